@@ -1,0 +1,240 @@
+"""The Task aggregate: one per task, its events, guards and errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from aggregates.errors import DomainError
+
+PRIORITIES = ("low", "medium", "high")
+TITLE_MAX_LENGTH = 200
+DURATION_RANGE_MINUTES = (1, 720)
+# The fields a PATCH may change; everything else moves only through its own command.
+EDITABLE_FIELDS = frozenset({"title", "description", "priority", "due_date", "estimated_duration"})
+
+
+class TaskError(DomainError):
+    code = "TASK_ERROR"
+
+
+class TaskNotFoundError(TaskError):
+    code = "TASK_NOT_FOUND"
+
+
+class InvalidTaskError(TaskError):
+    code = "VALIDATION_ERROR"
+
+
+class DescriptionTooLongError(TaskError):
+    code = "DESCRIPTION_TOO_LONG"
+
+
+class DueDateTooFarError(TaskError):
+    code = "DUE_DATE_TOO_FAR"
+
+
+class VersionConflictError(TaskError):
+    code = "VERSION_CONFLICT"
+
+
+class TaskArchivedError(TaskError):
+    code = "TASK_ARCHIVED"
+
+
+class TaskAlreadyCompletedError(TaskError):
+    code = "TASK_ALREADY_COMPLETED"
+
+
+class TaskNotCompletedError(TaskError):
+    code = "TASK_NOT_COMPLETED"
+
+
+@dataclass(frozen=True)
+class TaskRules:
+    """What the guards need to know that the task itself does not: the tier's limits, now."""
+
+    now: datetime
+    description_max_length: int
+    due_date_horizon: timedelta
+
+    def check(self, field: str, value: Any) -> None:
+        """Raise the domain error for a field value this user may not set."""
+        if field == "title":
+            if not isinstance(value, str) or not value.strip() or len(value) > TITLE_MAX_LENGTH:
+                raise InvalidTaskError(
+                    f"title must be 1-{TITLE_MAX_LENGTH} characters", field="title"
+                )
+        elif field == "description":
+            if value is not None and len(value) > self.description_max_length:
+                raise DescriptionTooLongError(
+                    f"description is longer than {self.description_max_length} characters",
+                    max_length=self.description_max_length,
+                )
+        elif field == "priority":
+            if value not in PRIORITIES:
+                raise InvalidTaskError(f"priority must be one of {PRIORITIES}", field="priority")
+        elif field == "due_date":
+            self._check_due_date(value)
+        elif field == "estimated_duration":
+            low, high = DURATION_RANGE_MINUTES
+            if value is not None and not low <= value <= high:
+                raise InvalidTaskError(
+                    f"estimated_duration must be {low}-{high} minutes", field="estimated_duration"
+                )
+        else:
+            raise InvalidTaskError(f"{field} cannot be changed this way", field=field)
+
+    def _check_due_date(self, value: datetime | None) -> None:
+        if value is None:
+            return
+        if value.tzinfo is None:
+            raise InvalidTaskError("due_date must carry a UTC offset", field="due_date")
+        latest = self.now + self.due_date_horizon
+        if value > latest:
+            raise DueDateTooFarError(
+                f"due_date may be at most {self.due_date_horizon.days} days ahead",
+                latest_allowed=latest.isoformat(),
+            )
+
+
+class Task(Aggregate):
+    """A user's task. Its state is the replay of its events, which is what makes restore exact."""
+
+    completed_by_values: ClassVar[tuple[str, ...]] = ("manual", "auto", "force")
+
+    class Created(Aggregate.Created):
+        owner_id: UUID
+        title: str
+        description: str | None
+        priority: str
+        due_date: datetime | None
+        estimated_duration: int | None
+        template_id: UUID | None
+
+    class Updated(Aggregate.Event):
+        changes: dict[str, Any]
+
+    class Completed(Aggregate.Event):
+        completed_at: datetime
+        completed_by: str
+
+    class Reopened(Aggregate.Event):
+        pass
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        owner_id: UUID,
+        rules: TaskRules,
+        title: str,
+        description: str | None = None,
+        priority: str = "medium",
+        due_date: datetime | None = None,
+        estimated_duration: int | None = None,
+        template_id: UUID | None = None,
+    ) -> Task:
+        fields: dict[str, Any] = {
+            "title": title,
+            "description": description,
+            "priority": priority,
+            "due_date": due_date,
+            "estimated_duration": estimated_duration,
+        }
+        for name, value in fields.items():
+            rules.check(name, value)
+        return cls(
+            owner_id=owner_id,
+            title=title,
+            description=description,
+            priority=priority,
+            due_date=due_date,
+            estimated_duration=estimated_duration,
+            template_id=template_id,
+        )
+
+    @event(Created)
+    def __init__(
+        self,
+        owner_id: UUID,
+        title: str,
+        description: str | None,
+        priority: str,
+        due_date: datetime | None,
+        estimated_duration: int | None,
+        template_id: UUID | None,
+    ) -> None:
+        self.owner_id = owner_id
+        self.title = title
+        self.description = description
+        self.priority = priority
+        self.due_date = due_date
+        self.estimated_duration = estimated_duration
+        self.template_id = template_id
+        self.focus_time_seconds = 0
+        self.completed = False
+        self.completed_at: datetime | None = None
+        self.completed_by: str | None = None
+        self.hidden = False
+        self.archived = False
+        self.deleted = False
+
+    @property
+    def is_active(self) -> bool:
+        """Counts against the active-task limit."""
+        return not (self.completed or self.archived or self.deleted)
+
+    def update(self, changes: dict[str, Any], *, expected_version: int, rules: TaskRules) -> bool:
+        """Apply a PATCH; returns False when nothing actually changed (no event)."""
+        if expected_version != self.version:
+            raise VersionConflictError(
+                "the task has changed since you read it", current_version=self.version
+            )
+        self._check_writable()
+        for name, value in changes.items():
+            rules.check(name, value)
+        effective = {k: v for k, v in changes.items() if getattr(self, k) != v}
+        if not effective:
+            return False
+        self._updated(changes=effective)
+        return True
+
+    @event(Updated)
+    def _updated(self, changes: dict[str, Any]) -> None:
+        for name, value in changes.items():
+            setattr(self, name, value)
+
+    def complete(self, *, at: datetime) -> None:
+        self._check_writable()
+        if self.completed:
+            raise TaskAlreadyCompletedError("the task is already completed")
+        self._completed(completed_at=at, completed_by="manual")
+
+    @event(Completed)
+    def _completed(self, completed_at: datetime, completed_by: str) -> None:
+        self.completed = True
+        self.completed_at = completed_at
+        self.completed_by = completed_by
+
+    def reopen(self) -> None:
+        self._check_writable()
+        if not self.completed:
+            raise TaskNotCompletedError("the task is not completed")
+        self._reopened()
+
+    @event(Reopened)
+    def _reopened(self) -> None:
+        self.completed = False
+        self.completed_at = None
+        self.completed_by = None
+
+    def _check_writable(self) -> None:
+        if self.deleted:
+            raise TaskNotFoundError("task not found")
+        if self.archived:
+            raise TaskArchivedError("the task is archived and read-only")

@@ -1,0 +1,1 @@
+"""The write model: commands and the application whose methods handle them."""

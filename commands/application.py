@@ -1,0 +1,216 @@
+"""The write model: one eventsourcing Application, one global sequence of events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
+from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.utils import EnvType
+
+from aggregates.active_tasks import ActiveTasks
+from aggregates.errors import ConcurrentModificationError, DomainError
+from aggregates.task import Task, TaskNotFoundError, TaskRules, VersionConflictError
+from aggregates.user import User, UserNotFoundError
+from commands.limits import Limits
+from commands.messages import Actor, CompleteTask, CreateTask, ReopenTask, SignIn, UpdateTask
+from infra.database import EVENT_STORE_NAME, EVENTS_SCHEMA
+from infra.metrics import EVENTS_APPENDED
+
+# Optimistic-concurrency retries for commands that span aggregates (e.g. the task limit).
+MAX_ATTEMPTS = 5
+
+TAggregate = TypeVar("TAggregate", bound=Aggregate)
+TResult = TypeVar("TResult")
+
+
+def utc_now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+@dataclass(frozen=True)
+class Saved(Generic[TAggregate]):
+    """An aggregate as the command left it, and the store position of its last new event."""
+
+    aggregate: TAggregate
+    position: int
+
+
+class PerpetuaApplication(Application[UUID]):
+    name = EVENT_STORE_NAME
+    env: ClassVar[dict[str, str]] = {"POSTGRES_SCHEMA": EVENTS_SCHEMA}
+    # A per-user counter lives as long as its user: snapshots keep loading it cheap.
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {
+        ActiveTasks: 100
+    }
+
+    def __init__(
+        self,
+        env: EnvType | None = None,
+        *,
+        limits: Limits | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        super().__init__(env)
+        self.limits = limits or Limits()
+        self.clock = clock
+
+    def notify(self, new_events: Sequence[DomainEventProtocol[UUID]]) -> None:
+        for domain_event in new_events:
+            EVENTS_APPENDED.labels(event_type=type(domain_event).__qualname__).inc()
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def sign_in(self, command: SignIn) -> Saved[User]:
+        """Register the user on first sign-in; every sign-in is an event."""
+        user_id = User.create_id(command.provider, command.subject)
+        try:
+            user: User = self.repository.get(user_id)
+        except AggregateNotFoundError:
+            user = User(
+                provider=command.provider,
+                subject=command.subject,
+                email=command.email,
+                name=command.name,
+            )
+        user.sign_in(email=command.email)
+        return Saved(user, self._save(user))
+
+    def get_user(self, user_id: UUID) -> User:
+        user = self._get_owned(user_id, User, owner_id=None, not_found=UserNotFoundError)
+        assert isinstance(user, User)
+        return user
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    def create_task(self, command: CreateTask) -> Saved[Task]:
+        def attempt() -> Saved[Task]:
+            task = Task.create(
+                owner_id=command.actor.user_id,
+                rules=self._task_rules(command.actor),
+                title=command.title,
+                description=command.description,
+                priority=command.priority,
+                due_date=command.due_date,
+                estimated_duration=command.estimated_duration,
+            )
+            active = self._active_tasks(command.actor.user_id)
+            active.activate(task.id, limit=self._active_limit(command.actor))
+            return Saved(task, self._save(task, active))
+
+        return self._retry_on_conflict(attempt)
+
+    def update_task(self, command: UpdateTask) -> Saved[Task]:
+        # No retry: the client named the version it edited, so a conflict is theirs to see.
+        task = self._get_task(command.actor, command.task_id)
+        changed = task.update(
+            command.changes,
+            expected_version=command.version,
+            rules=self._task_rules(command.actor),
+        )
+        if not changed:
+            return Saved(task, self._head_position())
+        try:
+            return Saved(task, self._save(task))
+        except IntegrityError:
+            # Someone saved this version between our read and our write.
+            current = self._get_task(command.actor, command.task_id).version
+            raise VersionConflictError(
+                "the task has changed since you read it", current_version=current
+            ) from None
+
+    def complete_task(self, command: CompleteTask) -> Saved[Task]:
+        def attempt() -> Saved[Task]:
+            task = self._get_task(command.actor, command.task_id)
+            task.complete(at=self.clock())
+            active = self._active_tasks(command.actor.user_id)
+            active.deactivate(task.id)
+            return Saved(task, self._save(task, active))
+
+        return self._retry_on_conflict(attempt)
+
+    def reopen_task(self, command: ReopenTask) -> Saved[Task]:
+        def attempt() -> Saved[Task]:
+            task = self._get_task(command.actor, command.task_id)
+            task.reopen()
+            active = self._active_tasks(command.actor.user_id)
+            active.activate(task.id, limit=self._active_limit(command.actor))
+            return Saved(task, self._save(task, active))
+
+        return self._retry_on_conflict(attempt)
+
+    def get_task(self, actor: Actor, task_id: UUID, version: int | None = None) -> Task:
+        return self._get_task(actor, task_id, version=version)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _save(self, *aggregates: Aggregate) -> int:
+        recordings: list[Recording[UUID]] = self.save(*aggregates)
+        return recordings[-1].notification.id
+
+    def _retry_on_conflict(self, attempt: Callable[[], TResult]) -> TResult:
+        for number in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return attempt()
+            except IntegrityError:
+                # Another command saved one of these aggregates first: reload and decide again.
+                if number == MAX_ATTEMPTS:
+                    raise ConcurrentModificationError(
+                        "too many concurrent changes; please retry"
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def _get_task(self, actor: Actor, task_id: UUID, version: int | None = None) -> Task:
+        task = self._get_owned(
+            task_id, Task, owner_id=actor.user_id, not_found=TaskNotFoundError, version=version
+        )
+        assert isinstance(task, Task)
+        if task.deleted and version is None:
+            raise TaskNotFoundError("task not found", task_id=str(task_id))
+        return task
+
+    def _get_owned(
+        self,
+        aggregate_id: UUID,
+        kind: type[Aggregate],
+        *,
+        owner_id: UUID | None,
+        not_found: type[DomainError],
+        **kwargs: Any,
+    ) -> Aggregate:
+        """Load an aggregate; someone else's, or one of another kind, is simply not found."""
+        try:
+            aggregate = self.repository.get(aggregate_id, **kwargs)
+        except AggregateNotFoundError:
+            aggregate = None
+        if not isinstance(aggregate, kind) or (
+            owner_id is not None and getattr(aggregate, "owner_id", None) != owner_id
+        ):
+            raise not_found(f"{kind.__name__.lower()} not found") from None
+        return aggregate
+
+    def _active_tasks(self, user_id: UUID) -> ActiveTasks:
+        try:
+            active: ActiveTasks = self.repository.get(ActiveTasks.create_id(user_id))
+        except AggregateNotFoundError:
+            active = ActiveTasks(user_id=user_id)
+        return active
+
+    def _active_limit(self, actor: Actor) -> int | None:
+        return self.limits.for_tier(actor.tier).active_tasks
+
+    def _task_rules(self, actor: Actor) -> TaskRules:
+        return TaskRules(
+            now=self.clock(),
+            description_max_length=self.limits.for_tier(actor.tier).description_length,
+            due_date_horizon=self.limits.due_date_horizon,
+        )
+
+    def _head_position(self) -> int:
+        """Position of the store's newest event: a no-op command still answers with one."""
+        return self.recorder.max_notification_id() or 0

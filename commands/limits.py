@@ -1,0 +1,27 @@
+"""Per-tier limits, as configured; the application asks here, never the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+
+@dataclass(frozen=True)
+class TierLimits:
+    active_tasks: int | None  # None: unlimited
+    description_length: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    tiers: dict[str, TierLimits] = field(
+        default_factory=lambda: {
+            "free": TierLimits(active_tasks=50, description_length=1000),
+            "pro": TierLimits(active_tasks=None, description_length=2000),
+        }
+    )
+    due_date_horizon: timedelta = timedelta(days=30)
+
+    def for_tier(self, tier: str) -> TierLimits:
+        # An unknown tier gets the strictest limits rather than none.
+        return self.tiers.get(tier, self.tiers["free"])

@@ -1,0 +1,54 @@
+"""Commands: what a user asks the write model to do, already authenticated and shaped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who sends a command, with the tier their limits come from."""
+
+    user_id: UUID
+    tier: str = "free"
+
+
+@dataclass(frozen=True)
+class SignIn:
+    provider: str
+    subject: str
+    email: str
+    name: str
+
+
+@dataclass(frozen=True)
+class CreateTask:
+    actor: Actor
+    title: str
+    description: str | None = None
+    priority: str = "medium"
+    due_date: datetime | None = None
+    estimated_duration: int | None = None
+
+
+@dataclass(frozen=True)
+class UpdateTask:
+    actor: Actor
+    task_id: UUID
+    version: int
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CompleteTask:
+    actor: Actor
+    task_id: UUID
+
+
+@dataclass(frozen=True)
+class ReopenTask:
+    actor: Actor
+    task_id: UUID

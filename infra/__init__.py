@@ -1,0 +1,1 @@
+"""Perpetua Flow plumbing shared by every layer; imports nothing of ours."""

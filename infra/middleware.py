@@ -1,0 +1,326 @@
+"""Pure ASGI middlewares shared by both apps.
+
+Pure ASGI rather than BaseHTTPMiddleware: no extra task per request, streaming responses
+pass through untouched, and contextvars bound here are visible to the endpoint.
+Order (outermost first) is set by infra.http.install_common.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterable
+
+import structlog
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from infra.errors import error_response, http_exception_response, unhandled_error_response
+from infra.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
+from infra.tokens import InvalidTokenError, Principal, TokenVerifier
+
+log: structlog.stdlib.BoundLogger = structlog.get_logger("perpetua.http")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+DEFAULT_PROTECTED_PREFIX = "/api/v1"
+DEFAULT_PUBLIC_PREFIXES = ("/api/v1/auth/", "/api/v1/webhooks/")
+DEFAULT_DOCS_PATHS = ("/docs", "/redoc")
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# Swagger UI and ReDoc (as FastAPI serves them) load from jsdelivr, run an inline bootstrap
+# script, fetch /openapi.json and ReDoc spawns a blob: worker. Only these pages get it.
+DOCS_CSP = (
+    "default-src 'none'; "
+    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src 'self' https://fonts.gstatic.com; "
+    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "connect-src 'self'; worker-src 'self' blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+_COMMON_SECURITY_HEADERS = (
+    ("Strict-Transport-Security", "max-age=63072000; includeSubDomains"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    # Responses are per-user; the read API sets its own Cache-Control where ETags apply.
+    ("Cache-Control", "no-store"),
+)
+# Probes hit these every few seconds: count them, but keep them out of the INFO log.
+_QUIET_PREFIXES = ("/health/", "/metrics")
+
+
+def route_path(scope: Scope) -> str:
+    """The path the router sees (without the root path a proxy mounted us under)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path + "/"):
+        return path[len(root_path) :]
+    return path
+
+
+class RequestIdMiddleware:
+    """Give every request an id, bind it to the log context, echo it on every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = well_formed_request_id(Headers(scope=scope).get(REQUEST_ID_HEADER))
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            structlog.contextvars.clear_contextvars()
+
+
+def well_formed_request_id(candidate: str | None) -> str:
+    """The client's id if it is safe to log and echo, else a fresh one."""
+    if candidate is not None and _REQUEST_ID_PATTERN.match(candidate):
+        return candidate
+    return uuid.uuid4().hex
+
+
+class SecurityHeadersMiddleware:
+    """Add the security headers to every response that does not set its own."""
+
+    def __init__(self, app: ASGIApp, docs_paths: Iterable[str] = DEFAULT_DOCS_PATHS) -> None:
+        self.app = app
+        self.docs_paths = tuple(docs_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        csp = DOCS_CSP if self._is_docs(route_path(scope)) else API_CSP
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in (*_COMMON_SECURITY_HEADERS, ("Content-Security-Policy", csp)):
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _is_docs(self, path: str) -> bool:
+        return any(path == docs or path.startswith(docs + "/") for docs in self.docs_paths)
+
+
+class AccessLogMiddleware:
+    """One log line and the RED metrics per request, labelled by route template."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client sees if the app dies before answering
+
+        async def send_capturing_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_capturing_status)
+        finally:
+            self._record(scope, status, time.perf_counter() - started)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        method: str = scope["method"]
+        route = route_template(scope)
+        HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
+        HTTP_REQUEST_DURATION.labels(self.service, method, route).observe(seconds)
+
+        principal = scope.get("state", {}).get("principal")
+        fields: dict[str, object] = {
+            "service": self.service,
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+        }
+        if isinstance(principal, Principal):
+            fields["user_id"] = str(principal.user_id)
+        if status >= 500:
+            log.error("http_request", **fields)
+        elif route_path(scope).startswith(_QUIET_PREFIXES):
+            log.debug("http_request", **fields)
+        else:
+            log.info("http_request", **fields)
+
+
+def route_template(scope: Scope) -> str:
+    """`/api/v1/tasks/{task_id}` rather than the raw path: bounded label cardinality."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) and template else "unmatched"
+
+
+class CatchAllErrorMiddleware:
+    """Turn an exception that escaped every handler into the 500 envelope.
+
+    Starlette's own last-resort handler sits outside the user middlewares, so its 500
+    would lack the request id and security headers; this one sits inside them.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if response_started:
+                # Too late for a clean error: let the server abort the connection.
+                raise
+            if isinstance(exc, HTTPException):
+                response = http_exception_response(scope, exc)
+            else:
+                response = unhandled_error_response(scope, exc)
+            await response(scope, receive, send)
+
+
+class PayloadTooLargeError(HTTPException):
+    """Raised from `receive`, so the app's HTTPException handler renders the 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"Request body is larger than {limit} bytes")
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over a limit, whether declared (Content-Length) or streamed.
+
+    Not FastAPI's `max_body_size` at app level: that one answers a plain-text 413 from
+    outside our middlewares, without request id, security headers or envelope. A route
+    that takes uploads raises its own limit with FastAPI's route-level `max_body_size`
+    (read here too; its 413s come from FastAPI's limiter, in plain text).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            # Looked up lazily: only after routing is the route's own limit known.
+            limit = self._limit_for(scope)
+            if declared is not None and declared > limit:
+                raise PayloadTooLargeError(limit)
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLargeError(limit)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _limit_for(self, scope: Scope) -> int:
+        route_limit = getattr(scope.get("route"), "max_body_size", None)
+        return route_limit if isinstance(route_limit, int) else self.max_bytes
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = Headers(scope=scope).get("content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+class AuthMiddleware:
+    """Require a valid bearer token under the API prefix, before the body is read.
+
+    Running as middleware (not only as a dependency) means an unauthenticated request is
+    answered 401 even when its body is malformed or the route does not exist, so nothing
+    about the API is revealed to anonymous callers.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        verifier: TokenVerifier,
+        *,
+        protected_prefix: str = DEFAULT_PROTECTED_PREFIX,
+        public_prefixes: Iterable[str] = DEFAULT_PUBLIC_PREFIXES,
+    ) -> None:
+        self.app = app
+        self.verifier = verifier
+        self.protected_prefix = protected_prefix.rstrip("/")
+        self.public_prefixes = tuple(public_prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.is_protected(route_path(scope)):
+            await self.app(scope, receive, send)
+            return
+        authorization = Headers(scope=scope).get("authorization")
+        if not authorization:
+            await self._reject(scope, receive, send, "UNAUTHENTICATED", "Authentication required")
+            return
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            await self._reject(scope, receive, send, "INVALID_TOKEN", "Expected a Bearer token")
+            return
+        try:
+            principal = self.verifier.verify(token)
+        except InvalidTokenError as exc:
+            log.info("access_token_rejected", reason=str(exc))
+            message = "Access token expired" if exc.expired else "Invalid access token"
+            await self._reject(scope, receive, send, "INVALID_TOKEN", message)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
+        await self.app(scope, receive, send)
+
+    def is_protected(self, path: str) -> bool:
+        prefix = self.protected_prefix
+        if path != prefix and not path.startswith(prefix + "/"):
+            return False
+        return not path.startswith(self.public_prefixes)
+
+    @staticmethod
+    async def _reject(scope: Scope, receive: Receive, send: Send, code: str, message: str) -> None:
+        # RFC 6750 section 3.1: no error code when no credentials were sent at all.
+        challenge = "Bearer" if code == "UNAUTHENTICATED" else 'Bearer error="invalid_token"'
+        response = error_response(
+            scope, 401, code, message, headers={"WWW-Authenticate": challenge}
+        )
+        await response(scope, receive, send)

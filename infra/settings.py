@@ -1,0 +1,107 @@
+"""The one reader of environment variables (and of a `.env` file)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Field names are the upper-cased variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    perpetua_env: Literal["dev", "prod"] = "prod"
+    database_url: str | None = None
+    # Where the embedded PostgreSQL keeps its cluster and dev keys are generated.
+    perpetua_data_dir: Path = Path(".perpetua")
+
+    write_api_host: str = "127.0.0.1"
+    write_api_port: int = 8000
+    read_api_host: str = "127.0.0.1"
+    read_api_port: int = 8001
+
+    jwt_private_key_file: Path | None = None
+    jwt_public_keys_dir: Path | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_issuer: str = "perpetua"
+    jwt_audience: str = "perpetua-api"
+    access_token_ttl_seconds: int = Field(default=15 * 60, gt=0)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+
+    cors_origins: Annotated[list[str], NoDecode] = []
+    # Largest request body either app accepts (413 PAYLOAD_TOO_LARGE above it). Routes
+    # taking uploads (voice notes) raise it for themselves with the route's `max_body_size`.
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=0)
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    read_your_writes_wait_seconds: float = Field(default=2.0, ge=0, le=30)
+    # A projection whose tracking lags the store head by more than this is "not ready".
+    projection_stale_seconds: float = Field(default=60.0, gt=0)
+
+    tombstone_window_days: int = Field(default=7, gt=0)
+    idempotency_retention_hours: int = Field(default=24, gt=0)
+    due_date_horizon_days: int = Field(default=30, gt=0)
+    active_tasks_free: int = Field(default=50, ge=0)
+    subtasks_per_task_free: int = Field(default=4, ge=0)
+    subtasks_per_task_pro: int = Field(default=10, ge=0)
+    notes_per_task_free: int = Field(default=10, ge=0)
+    notes_per_task_pro: int = Field(default=50, ge=0)
+    reminders_per_task_free: int = Field(default=3, ge=0)
+    reminders_per_task_pro: int = Field(default=10, ge=0)
+    description_length_free: int = Field(default=1000, ge=0)
+    description_length_pro: int = Field(default=2000, ge=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def is_dev(self) -> bool:
+        return self.perpetua_env == "dev"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.perpetua_data_dir / "keys"
+
+    @property
+    def embedded_pgdata_dir(self) -> Path:
+        return self.perpetua_data_dir / "pgdata"
+
+    @cached_property
+    def tier_limits(self) -> dict[str, dict[str, int | None]]:
+        """Limits per tier; None means unlimited."""
+        return {
+            "free": {
+                "active_tasks": self.active_tasks_free,
+                "subtasks_per_task": self.subtasks_per_task_free,
+                "notes_per_task": self.notes_per_task_free,
+                "reminders_per_task": self.reminders_per_task_free,
+                "description_length": self.description_length_free,
+            },
+            "pro": {
+                "active_tasks": None,
+                "subtasks_per_task": self.subtasks_per_task_pro,
+                "notes_per_task": self.notes_per_task_pro,
+                "reminders_per_task": self.reminders_per_task_pro,
+                "description_length": self.description_length_pro,
+            },
+        }
+
+    def check_safe_to_serve(self, host: str) -> None:
+        """Dev mode enables unsafe conveniences, so it may only listen on loopback."""
+        if self.is_dev and host not in LOOPBACK_HOSTS:
+            msg = f"PERPETUA_ENV=dev refuses to listen on non-loopback address {host!r}"
+            raise RuntimeError(msg)

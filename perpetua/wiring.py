@@ -1,0 +1,144 @@
+"""The composition root: settings in, apps and processes out. Nothing imports this module."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+
+import psycopg
+from eventsourcing.postgres import PostgresApplicationRecorder
+from fastapi import FastAPI
+
+from commands.application import PerpetuaApplication
+from commands.limits import Limits, TierLimits
+from infra.database import (
+    EVENT_STORE_NAME,
+    EVENTS_SCHEMA,
+    READ_SCHEMA,
+    DatabaseAddress,
+    ensure_schemas,
+    resolve_database,
+)
+from infra.keys import load_key_set
+from infra.settings import Settings
+from projections.base import ReadModelView, open_datastore
+from projections.registry import PROJECTIONS, projection_names
+from projectors.runner import ProjectionWorker, run_workers
+from readapi.main import create_app as create_read_app
+from writeapi.main import create_app as create_write_app
+
+logger = logging.getLogger(__name__)
+
+# Any fixed number, the same in every process of the service.
+PREPARE_LOCK_KEY = 7_171_001
+
+__all__ = [
+    "build_read_api",
+    "build_write_api",
+    "prepare_database",
+    "projection_names",
+    "run_projectors",
+]
+
+
+def database_of(settings: Settings) -> DatabaseAddress:
+    return resolve_database(settings.database_url, settings.embedded_pgdata_dir)
+
+
+def limits_of(settings: Settings) -> Limits:
+    return Limits(
+        tiers={
+            "free": TierLimits(
+                active_tasks=settings.active_tasks_free,
+                description_length=settings.description_length_free,
+            ),
+            "pro": TierLimits(
+                active_tasks=None, description_length=settings.description_length_pro
+            ),
+        },
+        due_date_horizon=timedelta(days=settings.due_date_horizon_days),
+    )
+
+
+def build_application(
+    settings: Settings, address: DatabaseAddress, *, create_tables: bool = True
+) -> PerpetuaApplication:
+    env = {**address.eventsourcing_env(), "CREATE_TABLE": "y" if create_tables else "n"}
+    return PerpetuaApplication(env=env, limits=limits_of(settings))
+
+
+def build_views(
+    address: DatabaseAddress, names: Sequence[str] = (), *, schema: str = READ_SCHEMA
+) -> dict[str, ReadModelView]:
+    return {
+        name: view_class(open_datastore(address, schema))
+        for name, (_, view_class) in PROJECTIONS.items()
+        if not names or name in names
+    }
+
+
+def prepare_database(address: DatabaseAddress) -> None:
+    """Create schemas and tables if missing. Idempotent; safe to run from every process.
+
+    Concurrent `CREATE ... IF NOT EXISTS` of the same objects can still collide inside
+    PostgreSQL, so processes starting together take turns under an advisory lock.
+    """
+    with psycopg.connect(address.conninfo, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (PREPARE_LOCK_KEY,))
+        try:
+            ensure_schemas(address)
+            PerpetuaApplication(env=address.eventsourcing_env()).close()
+            for view in build_views(address).values():
+                view.create_table()
+                view.datastore.close()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (PREPARE_LOCK_KEY,))
+
+
+def build_write_api(settings: Settings) -> FastAPI:
+    address = database_of(settings)
+    prepare_database(address)
+    key_set = load_key_set(settings, need_private=True)
+    return create_write_app(settings, build_application(settings, address), key_set)
+
+
+def build_read_api(settings: Settings) -> FastAPI:
+    address = database_of(settings)
+    prepare_database(address)
+    views = build_views(address)
+    store = open_datastore(address, EVENTS_SCHEMA, pool_size=1)
+    recorder = PostgresApplicationRecorder(store, events_table_name=f"{EVENT_STORE_NAME}_events")
+
+    def store_head() -> int:
+        return recorder.max_notification_id() or 0
+
+    return create_read_app(
+        settings,
+        views=views,
+        conninfo=address.conninfo,
+        store_head=store_head,
+        key_set=load_key_set(settings, need_private=False),
+    )
+
+
+def run_projectors(settings: Settings, names: Sequence[str], stop: threading.Event) -> None:
+    """Run the named projections (all when `names` is empty) until `stop` is set."""
+    unknown = sorted(set(names) - set(PROJECTIONS))
+    if unknown:
+        msg = f"unknown projections {unknown}; known: {projection_names()}"
+        raise ValueError(msg)
+    address = database_of(settings)
+    prepare_database(address)
+    application = build_application(settings, address)
+    workers = [
+        ProjectionWorker(application, PROJECTIONS[name][0](view))
+        for name, view in build_views(address, names).items()
+    ]
+    try:
+        run_workers(workers, stop)
+    finally:
+        application.close()
+        for worker in workers:
+            worker.projection.view.datastore.close()

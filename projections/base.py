@@ -1,0 +1,118 @@
+"""What every read model shares: rows and tracking in one transaction, batched, announced.
+
+A projection's handlers receive a `ViewSession` (an open cursor) rather than opening their own
+transaction, so a catch-up batch of hundreds of events commits once, together with its tracking
+record. The commit also announces the new position on a NOTIFY channel, which is what lets the
+read API answer `X-Min-Position` within milliseconds instead of polling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar, Generic, TypeVar
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.projection import Projection
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier
+
+from infra.database import DatabaseAddress
+
+PROGRESS_CHANNEL = "perpetua_projection_progress"
+
+
+class ViewSession:
+    """One open read-model transaction; `position` is the store position of the current event."""
+
+    def __init__(self, cursor: Cursor[DictRow]) -> None:
+        self.cursor = cursor
+        self.position = 0
+
+    def execute(self, statement: Composed, params: Sequence[Any] | dict[str, Any]) -> None:
+        self.cursor.execute(statement, params)
+
+
+class ReadModelView(PostgresTrackingRecorder):
+    """A tracking recorder that owns some tables in its datastore's schema (normally `read`)."""
+
+    projection_name: ClassVar[str]
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        kwargs.setdefault("tracking_table_name", f"{self.projection_name}_tracking")
+        super().__init__(datastore, **kwargs)
+        self.schema = Identifier(self.datastore.schema)
+        self._notify = SQL("SELECT pg_notify(%s, %s)")
+
+    def table(self, name: str) -> Composed:
+        self.check_identifier_length(name)
+        return SQL("{}.{}").format(self.schema, Identifier(name))
+
+    @contextmanager
+    def session(self, tracking: Tracking) -> Iterator[ViewSession]:
+        """Rows written in the block commit with `tracking`, or not at all."""
+        with self.datastore.transaction(commit=True) as cursor:
+            yield ViewSession(cursor)
+            # Raises IntegrityError (rolling everything back) if this position was applied.
+            self._insert_tracking(cursor, tracking)
+            cursor.execute(
+                self._notify,
+                (PROGRESS_CHANNEL, f"{self.projection_name}:{tracking.notification_id}"),
+            )
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Cursor[DictRow]]:
+        """A read-only, repeatable-read transaction: rows and position from one instant."""
+        with self.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
+            cursor = conn.cursor()
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield cursor
+
+    def position_in(self, cursor: Cursor[DictRow], application_name: str) -> int:
+        return self._max_tracking_id(application_name, cursor) or 0
+
+
+TView = TypeVar("TView", bound=ReadModelView)
+
+
+class ReadModelProjection(Projection[TView], Generic[TView]):
+    """Maps events to rows. Handlers are `<aggregate>_<event>(event, session)`.
+
+    Each subclass declares its own `@singledispatchmethod apply` whose default does nothing:
+    events a read model doesn't show still advance its tracking with the batch. (Registering
+    on an inherited dispatcher would register for every sibling projection too.)
+    """
+
+    def apply(self, domain_event: Any, session: ViewSession) -> None:
+        raise NotImplementedError
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.process_batch([(domain_event, tracking.notification_id)], tracking)
+
+    def process_batch(self, events: Sequence[tuple[Any, int]], tracking: Tracking) -> None:
+        """Apply (event, position) pairs in one transaction that ends at `tracking`."""
+        with self.view.session(tracking) as session:
+            for domain_event, position in events:
+                session.position = position
+                self.apply(domain_event, session)
+
+
+def open_datastore(
+    address: DatabaseAddress, schema: str, *, pool_size: int = 4
+) -> PostgresDatastore:
+    """A connection pool on `schema` of the service database, for views and their readers."""
+    return PostgresDatastore(
+        dbname=address.dbname,
+        host=address.host,
+        port=address.port,
+        user=address.user,
+        password=address.password,
+        schema=schema,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        # A read waiting for a connection should fail fast rather than hang the request.
+        connect_timeout=10.0,
+        idle_in_transaction_session_timeout=5.0,
+    )

@@ -1,0 +1,16 @@
+"""The one place that lists the read models: name -> (projection, view)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projections.base import ReadModelProjection, ReadModelView
+from projections.task_list import TaskListProjection, TaskListView
+
+PROJECTIONS: dict[str, tuple[type[ReadModelProjection[Any]], type[ReadModelView]]] = {
+    TaskListProjection.name: (TaskListProjection, TaskListView),
+}
+
+
+def projection_names() -> list[str]:
+    return list(PROJECTIONS)

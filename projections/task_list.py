@@ -1,0 +1,332 @@
+"""Task list: one row per task, with what a list screen and a detail screen show.
+
+Table `read.tasks` (see docs/read-model.md). Deleted tasks keep their row with `deleted = true`
+so recovery and sync can see them; the list and detail queries leave them out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.dispatch import singledispatchmethod
+from psycopg.sql import SQL, Composable, Composed, Identifier
+
+from aggregates.task import Task
+from projections.base import ReadModelProjection, ReadModelView, ViewSession
+
+PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
+# Tasks without a due date sort after every dated one.
+NO_DUE_DATE = "'9999-12-31T00:00:00Z'::timestamptz"
+SORT_EXPRESSIONS: dict[str, str] = {
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "due_date": f"COALESCE(due_date, {NO_DUE_DATE})",
+    "priority": "priority_rank",
+}
+TASK_COLUMNS = (
+    "id, owner_id, title, description, priority, due_date, estimated_duration,"
+    " focus_time_seconds, completed, completed_at, completed_by, hidden, archived, deleted,"
+    " template_id, subtask_count, subtasks_completed, note_count, reminder_count, version,"
+    " created_at, updated_at, last_position"
+)
+UPDATABLE_COLUMNS = frozenset(
+    {"title", "description", "priority", "due_date", "estimated_duration"}
+)
+
+
+class InvalidCursorError(ValueError):
+    """A `cursor` that this query did not hand out."""
+
+
+@dataclass(frozen=True)
+class TaskListQuery:
+    owner_id: UUID
+    completed: bool | None = None
+    hidden: bool | None = False
+    archived: bool | None = False
+    priority: str | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    template_id: UUID | None = None
+    search: str | None = None
+    sort: str = "-created_at"
+    cursor: str | None = None
+    limit: int = 50
+
+    @property
+    def sort_field(self) -> str:
+        return self.sort.removeprefix("-")
+
+    @property
+    def descending(self) -> bool:
+        return self.sort.startswith("-")
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+    position: int
+
+
+def encode_cursor(sort: str, row: dict[str, Any]) -> str:
+    value = row["sort_key"]
+    payload = {"s": sort, "v": value.isoformat() if isinstance(value, datetime) else value}
+    payload["id"] = str(row["id"])
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def decode_cursor(sort: str, cursor: str) -> tuple[Any, UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if payload["s"] != sort:
+            raise InvalidCursorError("the cursor belongs to another sort order")
+        value = payload["v"]
+        key = int(value) if sort.removeprefix("-") == "priority" else datetime.fromisoformat(value)
+        return key, UUID(payload["id"])
+    except (KeyError, TypeError, ValueError, binascii.Error, json.JSONDecodeError) as error:
+        if isinstance(error, InvalidCursorError):
+            raise
+        raise InvalidCursorError("the cursor is not valid") from None
+
+
+class TaskListView(ReadModelView):
+    projection_name: ClassVar[str] = "task_list"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tasks = self.table("tasks")
+        self.tasks_table = tasks
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " id uuid PRIMARY KEY,"
+                " owner_id uuid NOT NULL,"
+                " title text NOT NULL,"
+                " description text,"
+                " priority text NOT NULL,"
+                " priority_rank smallint NOT NULL,"
+                " due_date timestamptz,"
+                " estimated_duration integer,"
+                " focus_time_seconds integer NOT NULL DEFAULT 0,"
+                " completed boolean NOT NULL DEFAULT false,"
+                " completed_at timestamptz,"
+                " completed_by text,"
+                " hidden boolean NOT NULL DEFAULT false,"
+                " archived boolean NOT NULL DEFAULT false,"
+                " deleted boolean NOT NULL DEFAULT false,"
+                " template_id uuid,"
+                " subtask_count integer NOT NULL DEFAULT 0,"
+                " subtasks_completed integer NOT NULL DEFAULT 0,"
+                " note_count integer NOT NULL DEFAULT 0,"
+                " reminder_count integer NOT NULL DEFAULT 0,"
+                " version integer NOT NULL,"
+                " created_at timestamptz NOT NULL,"
+                " updated_at timestamptz NOT NULL,"
+                " last_position bigint NOT NULL)"
+            ).format(tasks)
+        )
+        for suffix, columns in (
+            ("owner_created", "owner_id, created_at, id"),
+            ("owner_updated", "owner_id, updated_at, id"),
+            ("owner_due", f"owner_id, (COALESCE(due_date, {NO_DUE_DATE})), id"),
+            ("owner_priority", "owner_id, priority_rank, id"),
+        ):
+            self.sql_create_statements.append(
+                SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                    Identifier(f"tasks_{suffix}_idx"), tasks, SQL(columns)
+                )
+            )
+        self._insert_task = SQL(
+            "INSERT INTO {} (id, owner_id, title, description, priority, priority_rank, due_date,"
+            " estimated_duration, template_id, version, created_at, updated_at, last_position)"
+            " VALUES (%(id)s, %(owner_id)s, %(title)s, %(description)s, %(priority)s,"
+            " %(priority_rank)s, %(due_date)s, %(estimated_duration)s, %(template_id)s,"
+            " %(version)s, %(at)s, %(at)s, %(position)s)"
+        ).format(tasks)
+        self._set_completed = SQL(
+            "UPDATE {} SET completed = %(completed)s, completed_at = %(completed_at)s,"
+            " completed_by = %(completed_by)s, version = %(version)s, updated_at = %(at)s,"
+            " last_position = %(position)s WHERE id = %(id)s"
+        ).format(tasks)
+        self._get_task = SQL("SELECT {} FROM {} WHERE id = %s AND owner_id = %s").format(
+            SQL(TASK_COLUMNS), tasks
+        )
+
+    # -- writes (inside a projection session) -------------------------------------------------
+
+    def insert_task(self, session: ViewSession, row: dict[str, Any]) -> None:
+        session.execute(self._insert_task, {**row, "position": session.position})
+
+    def update_task(
+        self,
+        session: ViewSession,
+        task_id: UUID,
+        changes: dict[str, Any],
+        version: int,
+        at: datetime,
+    ) -> None:
+        columns = {name: value for name, value in changes.items() if name in UPDATABLE_COLUMNS}
+        if "priority" in columns:
+            columns["priority_rank"] = PRIORITY_RANK[columns["priority"]]
+        assignments: list[Composable] = [
+            SQL("{} = %({})s").format(Identifier(name), SQL(name)) for name in sorted(columns)
+        ]
+        assignments.append(SQL("version = %(version)s, updated_at = %(at)s"))
+        assignments.append(SQL("last_position = %(position)s"))
+        statement = SQL("UPDATE {} SET {} WHERE id = %(id)s").format(
+            self.tasks_table, SQL(", ").join(assignments)
+        )
+        session.execute(
+            statement,
+            {**columns, "version": version, "at": at, "position": session.position, "id": task_id},
+        )
+
+    def set_completed(
+        self,
+        session: ViewSession,
+        task_id: UUID,
+        *,
+        completed_at: datetime | None,
+        completed_by: str | None,
+        version: int,
+        at: datetime,
+    ) -> None:
+        session.execute(
+            self._set_completed,
+            {
+                "id": task_id,
+                "completed": completed_at is not None,
+                "completed_at": completed_at,
+                "completed_by": completed_by,
+                "version": version,
+                "at": at,
+                "position": session.position,
+            },
+        )
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get_task(
+        self, owner_id: UUID, task_id: UUID, application_name: str
+    ) -> tuple[dict[str, Any] | None, int]:
+        """The live (not deleted) task, if it is this owner's, and the position it reflects."""
+        with self.snapshot() as cursor:
+            row = cursor.execute(self._get_task, (task_id, owner_id)).fetchone()
+            position = self.position_in(cursor, application_name)
+        if row is not None and row["deleted"]:
+            row = None
+        return row, position
+
+    def list_tasks(self, query: TaskListQuery, application_name: str) -> TaskPage:
+        statement, params = self._list_statement(query)
+        with self.snapshot() as cursor:
+            rows = cursor.execute(statement, params).fetchall()
+            position = self.position_in(cursor, application_name)
+        next_cursor = None
+        if len(rows) > query.limit:
+            rows = rows[: query.limit]
+            next_cursor = encode_cursor(query.sort, rows[-1])
+        for row in rows:
+            row.pop("sort_key")
+        return TaskPage(rows=rows, next_cursor=next_cursor, position=position)
+
+    def _list_statement(self, query: TaskListQuery) -> tuple[Composed, dict[str, Any]]:
+        sort_key = SQL(SORT_EXPRESSIONS[query.sort_field])
+        conditions: list[Composable] = [SQL("owner_id = %(owner_id)s"), SQL("NOT deleted")]
+        params: dict[str, Any] = {"owner_id": query.owner_id, "limit": query.limit + 1}
+        for column in ("completed", "hidden", "archived", "priority", "template_id"):
+            value = getattr(query, column)
+            if value is not None:
+                conditions.append(SQL("{} = %({})s").format(Identifier(column), SQL(column)))
+                params[column] = value
+        if query.due_before is not None:
+            conditions.append(SQL("due_date < %(due_before)s"))
+            params["due_before"] = query.due_before
+        if query.due_after is not None:
+            conditions.append(SQL("due_date > %(due_after)s"))
+            params["due_after"] = query.due_after
+        if query.search:
+            conditions.append(SQL("title ILIKE %(search)s ESCAPE '\\'"))
+            escaped = query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params["search"] = f"%{escaped}%"
+        if query.cursor is not None:
+            params["after_key"], params["after_id"] = decode_cursor(query.sort, query.cursor)
+            comparison = SQL("<") if query.descending else SQL(">")
+            conditions.append(
+                SQL("({}, id) {} (%(after_key)s, %(after_id)s)").format(sort_key, comparison)
+            )
+        direction = SQL("DESC") if query.descending else SQL("ASC")
+        statement = SQL(
+            "SELECT {columns}, {sort_key} AS sort_key FROM {table} WHERE {where}"
+            " ORDER BY {sort_key} {direction}, id {direction} LIMIT %(limit)s"
+        ).format(
+            columns=SQL(TASK_COLUMNS),
+            sort_key=sort_key,
+            table=self.tasks_table,
+            where=SQL(" AND ").join(conditions),
+            direction=direction,
+        )
+        return statement, params
+
+
+class TaskListProjection(ReadModelProjection[TaskListView]):
+    name = "task_list"
+
+    @singledispatchmethod
+    def apply(self, domain_event: Any, session: ViewSession) -> None:
+        """Not a task event: nothing to show."""
+
+    @apply.register
+    def task_created(self, event: Task.Created, session: ViewSession) -> None:
+        self.view.insert_task(
+            session,
+            {
+                "id": event.originator_id,
+                "owner_id": event.owner_id,
+                "title": event.title,
+                "description": event.description,
+                "priority": event.priority,
+                "priority_rank": PRIORITY_RANK[event.priority],
+                "due_date": event.due_date,
+                "estimated_duration": event.estimated_duration,
+                "template_id": event.template_id,
+                "version": event.originator_version,
+                "at": event.timestamp,
+            },
+        )
+
+    @apply.register
+    def task_updated(self, event: Task.Updated, session: ViewSession) -> None:
+        self.view.update_task(
+            session, event.originator_id, event.changes, event.originator_version, event.timestamp
+        )
+
+    @apply.register
+    def task_completed(self, event: Task.Completed, session: ViewSession) -> None:
+        self.view.set_completed(
+            session,
+            event.originator_id,
+            completed_at=event.completed_at,
+            completed_by=event.completed_by,
+            version=event.originator_version,
+            at=event.timestamp,
+        )
+
+    @apply.register
+    def task_reopened(self, event: Task.Reopened, session: ViewSession) -> None:
+        self.view.set_completed(
+            session,
+            event.originator_id,
+            completed_at=None,
+            completed_by=None,
+            version=event.originator_version,
+            at=event.timestamp,
+        )

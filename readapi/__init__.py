@@ -1,0 +1,1 @@
+"""The read API: queries served from the projection tables; it never writes."""

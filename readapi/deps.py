@@ -1,0 +1,59 @@
+"""The read API's dependencies, defined once: views, and waiting for a client's position."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+
+from infra.errors import ApiError
+from projections.task_list import TaskListView
+from readapi.consistency import ProjectionProgress
+
+POSITION_HEADER = "X-Projection-Position"
+MIN_POSITION_HEADER = "X-Min-Position"
+RETRY_AFTER_SECONDS = 1
+
+
+def get_progress(request: Request) -> ProjectionProgress:
+    progress: ProjectionProgress = request.app.state.progress
+    return progress
+
+
+def get_task_list(request: Request) -> TaskListView:
+    view: TaskListView = request.app.state.views["task_list"]
+    return view
+
+
+def consistent_with(*projections: str) -> Callable[..., Awaitable[None]]:
+    """A dependency that holds the request until `projections` reached the client's position."""
+
+    async def wait(
+        request: Request,
+        header: Annotated[
+            int | None,
+            Header(alias=MIN_POSITION_HEADER, ge=0, description="Wait until this position."),
+        ] = None,
+        min_position: Annotated[
+            int | None, Query(ge=0, description="Same as the X-Min-Position header.")
+        ] = None,
+    ) -> None:
+        wanted = max(header or 0, min_position or 0)
+        if wanted == 0:
+            return
+        progress = get_progress(request)
+        timeout: float = request.app.state.settings.read_your_writes_wait_seconds
+        if not await progress.wait_for(projections, wanted, timeout):
+            raise ApiError(
+                "PROJECTION_LAGGING",
+                f"the read model has not reached position {wanted} yet; retry shortly",
+                details={"min_position": wanted, "position": progress.position_of(projections)},
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+
+    return wait
+
+
+TaskListDep = Annotated[TaskListView, Depends(get_task_list)]
+TaskListConsistent = Depends(consistent_with("task_list"))

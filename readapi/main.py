@@ -1,0 +1,124 @@
+"""The read API application: `create_app()` with its lifespan."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from eventsourcing.persistence import PersistenceError
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aggregates.errors import DomainError
+from infra.database import EVENT_STORE_NAME
+from infra.http import install_common
+from infra.keys import KeySet
+from infra.metrics import PROJECTION_LAG_EVENTS, PROJECTION_POSITION
+from infra.settings import Settings
+from infra.tokens import TokenVerifier
+from projections.base import ReadModelView
+from readapi.consistency import ProjectionProgress
+from readapi.deps import POSITION_HEADER
+from readapi.routes import tasks
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    views: Mapping[str, ReadModelView],
+    conninfo: str,
+    store_head: Callable[[], int],
+    key_set: KeySet,
+) -> FastAPI:
+    """`store_head` reads the newest position of the event store, for lag and readiness."""
+    progress = ProjectionProgress(conninfo, lambda: read_positions(views))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await progress.start()
+        yield
+        await progress.stop()
+        for view in views.values():
+            view.datastore.close()
+
+    app = FastAPI(
+        title="Perpetua Flow — read API",
+        version="1.0.0",
+        description="Queries served from the projections; send X-Min-Position to read your writes.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.views = dict(views)
+    app.state.progress = progress
+
+    async def readiness() -> dict[str, Any]:
+        try:
+            head = await run_in_threadpool(store_head)
+        except (PersistenceError, OSError) as error:
+            return {"ready": False, "database": f"unreachable: {type(error).__name__}"}
+        await progress.refresh()
+        now = time.monotonic()
+        report: dict[str, Any] = {"ready": True, "database": "ok", "event_store_head": head}
+        for name in views:
+            position = progress.positions.get(name, 0)
+            lag = max(head - position, 0)
+            PROJECTION_POSITION.labels(projection=name).set(position)
+            PROJECTION_LAG_EVENTS.labels(projection=name).set(lag)
+            idle = now - progress.last_progress.get(name, now)
+            stale = lag > 0 and idle > settings.projection_stale_seconds
+            report[name] = {"position": position, "lag_events": lag, "stale": stale}
+            report["ready"] = report["ready"] and not stale
+        return report
+
+    install_common(
+        app,
+        settings,
+        service="readapi",
+        verifier=TokenVerifier(key_set, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+        readiness=readiness,
+        domain_error=DomainError,
+    )
+
+    app.add_middleware(ProjectionPositionMiddleware, progress=progress, names=tuple(views))
+    app.include_router(tasks.router, prefix=API_PREFIX)
+    return app
+
+
+def read_positions(views: Mapping[str, ReadModelView]) -> dict[str, int]:
+    positions = {}
+    for name, view in views.items():
+        try:
+            positions[name] = view.max_tracking_id(EVENT_STORE_NAME) or 0
+        except PersistenceError:
+            positions[name] = 0  # its projector has not created its tables yet
+    return positions
+
+
+class ProjectionPositionMiddleware:
+    """Every read answer says how fresh it is: routes set the exact position their rows
+    reflect; any other answer (401, 404, 503 ...) gets the latest position known."""
+
+    def __init__(self, app: ASGIApp, progress: ProjectionProgress, names: tuple[str, ...]) -> None:
+        self.app = app
+        self.progress = progress
+        self.names = names
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_position(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if POSITION_HEADER not in headers:
+                    headers[POSITION_HEADER] = str(self.progress.position_of(self.names))
+            await send(message)
+
+        await self.app(scope, receive, send_with_position)

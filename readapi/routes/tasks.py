@@ -1,0 +1,97 @@
+"""Task queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from infra.auth import CurrentPrincipal
+from infra.database import EVENT_STORE_NAME
+from infra.envelope import Envelope
+from infra.errors import ApiError, error_responses
+from projections.task_list import InvalidCursorError, TaskListQuery
+from readapi.deps import TaskListConsistent, TaskListDep
+from readapi.responses import read_response
+from readapi.schemas import TaskOut
+
+router = APIRouter(prefix="/tasks", tags=["tasks"], dependencies=[TaskListConsistent])
+
+SortOrder = Literal[
+    "created_at", "-created_at", "updated_at", "-updated_at",
+    "due_date", "-due_date", "priority", "-priority",
+]  # fmt: skip
+
+
+@router.get(
+    "",
+    response_model=Envelope[list[TaskOut]],
+    responses=error_responses("VALIDATION_ERROR", "PROJECTION_LAGGING"),
+)
+async def list_tasks(
+    request: Request,
+    principal: CurrentPrincipal,
+    view: TaskListDep,
+    completed: bool | None = None,
+    hidden: Annotated[bool, Query(description="Hidden tasks leave the default list.")] = False,
+    archived: Annotated[bool, Query(description="Archived tasks leave the default list.")] = False,
+    priority: Literal["low", "medium", "high"] | None = None,
+    due_before: datetime | None = None,
+    due_after: datetime | None = None,
+    template_id: UUID | None = None,
+    search: Annotated[str | None, Query(max_length=200, description="In the title.")] = None,
+    sort: Annotated[SortOrder, Query(description="A leading '-' sorts descending.")] = (
+        "-created_at"
+    ),
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> Response:
+    """The user's tasks, filtered and sorted, a page at a time."""
+    query = TaskListQuery(
+        owner_id=principal.user_id,
+        completed=completed,
+        hidden=hidden,
+        archived=archived,
+        priority=priority,
+        due_before=due_before,
+        due_after=due_after,
+        template_id=template_id,
+        search=search,
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
+    )
+    try:
+        page = await run_in_threadpool(view.list_tasks, query, EVENT_STORE_NAME)
+    except InvalidCursorError as error:
+        raise ApiError(
+            "VALIDATION_ERROR", str(error), details={"fields": [{"loc": ["query", "cursor"]}]}
+        ) from None
+    payload = Envelope[list[TaskOut]](
+        data=[TaskOut.model_validate(row) for row in page.rows],
+        meta={"next_cursor": page.next_cursor, "limit": limit, "position": page.position},
+    )
+    return read_response(request, payload, page.position)
+
+
+@router.get(
+    "/{task_id}",
+    response_model=Envelope[TaskOut],
+    responses=error_responses("TASK_NOT_FOUND", "PROJECTION_LAGGING"),
+)
+async def get_task(
+    request: Request, task_id: UUID, principal: CurrentPrincipal, view: TaskListDep
+) -> Response:
+    """One task."""
+    row, position = await run_in_threadpool(
+        view.get_task, principal.user_id, task_id, EVENT_STORE_NAME
+    )
+    if row is None:
+        raise ApiError(
+            "TASK_NOT_FOUND", "task not found", headers={"X-Projection-Position": str(position)}
+        )
+    payload = Envelope[TaskOut](data=TaskOut.model_validate(row), meta={"position": position})
+    return read_response(request, payload, position)

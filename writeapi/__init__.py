@@ -1,0 +1,1 @@
+"""The write API: commands in, events appended, positions out."""

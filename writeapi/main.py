@@ -1,0 +1,65 @@
+"""The write API application: `create_app()` with its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from aggregates.errors import DomainError
+from commands.application import PerpetuaApplication
+from infra.http import install_common
+from infra.keys import KeySet
+from infra.settings import Settings
+from infra.tokens import TokenIssuer, TokenVerifier
+from writeapi.routes import auth, tasks
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings, application: PerpetuaApplication, key_set: KeySet) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        application.close()
+
+    app = FastAPI(
+        title="Perpetua Flow — write API",
+        version="1.0.0",
+        description="Commands: each appends events and answers with their store position.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.application = application
+    app.state.key_set = key_set
+    app.state.token_issuer = TokenIssuer(
+        key_set,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl_seconds=settings.access_token_ttl_seconds,
+    )
+    verifier = TokenVerifier(key_set, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+
+    async def readiness() -> dict[str, Any]:
+        try:
+            head = await run_in_threadpool(application.recorder.max_notification_id)
+        except Exception as error:  # any database failure means "not ready"
+            return {"ready": False, "database": f"unreachable: {type(error).__name__}"}
+        return {"ready": True, "database": "ok", "event_store_head": head or 0}
+
+    install_common(
+        app,
+        settings,
+        service="writeapi",
+        verifier=verifier,
+        readiness=readiness,
+        domain_error=DomainError,
+    )
+    app.include_router(auth.jwks_router)
+    app.include_router(tasks.router, prefix=API_PREFIX)
+    if settings.is_dev:
+        app.include_router(auth.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,37 @@
+"""How a command's outcome becomes a response: the resource, its position, the header."""
+
+from __future__ import annotations
+
+from fastapi import Response
+
+from aggregates.task import Task
+from writeapi.schemas import TaskOut
+
+POSITION_HEADER = "X-Event-Position"
+
+
+def with_position(response: Response, position: int) -> dict[str, int]:
+    """Sets `X-Event-Position` and returns the `meta` that carries the same number."""
+    response.headers[POSITION_HEADER] = str(position)
+    return {"position": position}
+
+
+def task_out(task: Task) -> TaskOut:
+    return TaskOut(
+        id=task.id,
+        title=task.title,
+        description=task.description,
+        priority=task.priority,  # type: ignore[arg-type]  # validated by the domain
+        due_date=task.due_date,
+        estimated_duration=task.estimated_duration,
+        focus_time_seconds=task.focus_time_seconds,
+        completed=task.completed,
+        completed_at=task.completed_at,
+        completed_by=task.completed_by,  # type: ignore[arg-type]
+        hidden=task.hidden,
+        archived=task.archived,
+        template_id=task.template_id,
+        version=task.version,
+        created_at=task.created_on,
+        updated_at=task.modified_on,
+    )

@@ -1,0 +1,80 @@
+"""Request and response bodies of the write API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+Title = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
+# The tier's own limit (1000 free / 2000 pro) is the domain's to enforce, with its own code.
+Description = Annotated[str, StringConstraints(max_length=2000)]
+Priority = Literal["low", "medium", "high"]
+Minutes = Annotated[int, Field(ge=1, le=720)]
+Email = Annotated[
+    str, StringConstraints(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+]
+
+
+class StrictBody(BaseModel):
+    # An unknown field is a client bug worth hearing about, not something to drop silently.
+    model_config = ConfigDict(extra="forbid")
+
+
+class DevLoginRequest(StrictBody):
+    email: Email
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class UserOut(BaseModel):
+    id: UUID
+    email: str
+    name: str
+    tier: str
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105  # the scheme's name, not a secret
+    expires_in: int
+    user: UserOut
+
+
+class TaskCreate(StrictBody):
+    title: Title
+    description: Description | None = None
+    priority: Priority = "medium"
+    due_date: AwareDatetime | None = None
+    estimated_duration: Minutes | None = None
+
+
+class TaskPatch(StrictBody):
+    """Only the fields present change; `null` clears description, due_date, estimated_duration."""
+
+    version: Annotated[int, Field(ge=1, description="The version you last read.")]
+    title: Title | None = None
+    description: Description | None = None
+    priority: Priority | None = None
+    due_date: AwareDatetime | None = None
+    estimated_duration: Minutes | None = None
+
+
+class TaskOut(BaseModel):
+    id: UUID
+    title: str
+    description: str | None
+    priority: Priority
+    due_date: datetime | None
+    estimated_duration: int | None
+    focus_time_seconds: int
+    completed: bool
+    completed_at: datetime | None
+    completed_by: Literal["manual", "auto", "force"] | None
+    hidden: bool
+    archived: bool
+    template_id: UUID | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
