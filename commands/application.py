@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
@@ -14,11 +14,22 @@ from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import EnvType
 
 from aggregates.active_tasks import ActiveTasks
+from aggregates.auth_session import AuthSession, InvalidRefreshTokenError, RefreshTokenReusedError
 from aggregates.errors import ConcurrentModificationError, DomainError
 from aggregates.task import Task, TaskNotFoundError, TaskRules, VersionConflictError
 from aggregates.user import User, UserNotFoundError
 from commands.limits import Limits
-from commands.messages import Actor, CompleteTask, CreateTask, ReopenTask, SignIn, UpdateTask
+from commands.messages import (
+    Actor,
+    CompleteTask,
+    CreateTask,
+    Logout,
+    RefreshSession,
+    ReopenTask,
+    SignIn,
+    UpdateTask,
+)
+from commands.refresh_tokens import format_token, new_secret, parse_refresh_token
 from infra.database import EVENT_STORE_NAME, EVENTS_SCHEMA
 from infra.metrics import EVENTS_APPENDED
 
@@ -31,6 +42,15 @@ TResult = TypeVar("TResult")
 
 def utc_now() -> datetime:
     return datetime.now(tz=UTC)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A signed-in user, their new refresh token (shown once), and the store position."""
+
+    user: User
+    refresh_token: str
+    position: int
 
 
 @dataclass(frozen=True)
@@ -55,10 +75,12 @@ class PerpetuaApplication(Application[UUID]):
         *,
         limits: Limits | None = None,
         clock: Callable[[], datetime] = utc_now,
+        refresh_token_ttl: timedelta = timedelta(days=30),
     ) -> None:
         super().__init__(env)
         self.limits = limits or Limits()
         self.clock = clock
+        self.refresh_token_ttl = refresh_token_ttl
 
     def notify(self, new_events: Sequence[DomainEventProtocol[UUID]]) -> None:
         for domain_event in new_events:
@@ -66,8 +88,8 @@ class PerpetuaApplication(Application[UUID]):
 
     # -- identity ---------------------------------------------------------------------------
 
-    def sign_in(self, command: SignIn) -> Saved[User]:
-        """Register the user on first sign-in; every sign-in is an event."""
+    def sign_in(self, command: SignIn) -> SignedIn:
+        """Register the user on first sign-in; every sign-in is an event and a new session."""
         user_id = User.create_id(command.provider, command.subject)
         try:
             user: User = self.repository.get(user_id)
@@ -79,7 +101,46 @@ class PerpetuaApplication(Application[UUID]):
                 name=command.name,
             )
         user.sign_in(email=command.email)
-        return Saved(user, self._save(user))
+        secret, secret_hash = new_secret()
+        session = AuthSession(
+            user_id=user.id,
+            provider=command.provider,
+            token_hash=secret_hash,
+            expires_at=self.clock() + self.refresh_token_ttl,
+        )
+        position = self._save(user, session)
+        return SignedIn(user, format_token(session.id, secret), position)
+
+    def refresh_session(self, command: RefreshSession) -> SignedIn:
+        """Rotate a refresh token; a used one revokes its whole family."""
+
+        def attempt() -> SignedIn:
+            session, presented = self._session_of(command.refresh_token)
+            if session.is_reuse(presented):
+                session.revoke("refresh_token_reused")
+                self._save(session)
+                raise RefreshTokenReusedError("this refresh token was already used; sign in again")
+            secret, secret_hash = new_secret()
+            now = self.clock()
+            session.rotate(
+                presented, new_hash=secret_hash, expires_at=now + self.refresh_token_ttl, now=now
+            )
+            position = self._save(session)
+            return SignedIn(
+                self.get_user(session.user_id), format_token(session.id, secret), position
+            )
+
+        return self._retry_on_conflict(attempt)
+
+    def logout(self, command: Logout) -> int:
+        """Revoke the refresh token's family; returns the position (the head if already done)."""
+        session, presented = self._session_of(command.refresh_token)
+        if presented != session.token_hash and not session.is_reuse(presented):
+            raise InvalidRefreshTokenError("the refresh token is not valid")
+        if session.revoked:
+            return self._head_position()
+        session.revoke("logout")
+        return self._save(session)
 
     def get_user(self, user_id: UUID) -> User:
         user = self._get_owned(user_id, User, owner_id=None, not_found=UserNotFoundError)
@@ -193,6 +254,14 @@ class PerpetuaApplication(Application[UUID]):
         ):
             raise not_found(f"{kind.__name__.lower()} not found") from None
         return aggregate
+
+    def _session_of(self, refresh_token: str) -> tuple[AuthSession, str]:
+        session_id, presented = parse_refresh_token(refresh_token)
+        session = self._get_owned(
+            session_id, AuthSession, owner_id=None, not_found=InvalidRefreshTokenError
+        )
+        assert isinstance(session, AuthSession)
+        return session, presented
 
     def _active_tasks(self, user_id: UUID) -> ActiveTasks:
         try:

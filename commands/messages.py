@@ -52,3 +52,13 @@ class CompleteTask:
 class ReopenTask:
     actor: Actor
     task_id: UUID
+
+
+@dataclass(frozen=True)
+class RefreshSession:
+    refresh_token: str
+
+
+@dataclass(frozen=True)
+class Logout:
+    refresh_token: str

@@ -66,7 +66,11 @@ def build_application(
     settings: Settings, address: DatabaseAddress, *, create_tables: bool = True
 ) -> PerpetuaApplication:
     env = {**address.eventsourcing_env(), "CREATE_TABLE": "y" if create_tables else "n"}
-    return PerpetuaApplication(env=env, limits=limits_of(settings))
+    return PerpetuaApplication(
+        env=env,
+        limits=limits_of(settings),
+        refresh_token_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+    )
 
 
 def build_views(

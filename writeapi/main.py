@@ -59,7 +59,8 @@ def create_app(settings: Settings, application: PerpetuaApplication, key_set: Ke
         domain_error=DomainError,
     )
     app.include_router(auth.jwks_router)
+    app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(tasks.router, prefix=API_PREFIX)
     if settings.is_dev:
-        app.include_router(auth.router, prefix=API_PREFIX)
+        app.include_router(auth.dev_router, prefix=API_PREFIX)
     return app

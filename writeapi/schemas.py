@@ -35,11 +35,20 @@ class UserOut(BaseModel):
     tier: str
 
 
+class RefreshRequest(StrictBody):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
 class TokenOut(BaseModel):
     access_token: str
+    refresh_token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105  # the scheme's name, not a secret
     expires_in: int
     user: UserOut
+
+
+class LogoutOut(BaseModel):
+    revoked: bool
 
 
 class TaskCreate(StrictBody):

@@ -65,7 +65,7 @@ def wait_until(condition: Any, timeout: float = WAIT_SECONDS) -> None:
 def write_history(app: PerpetuaApplication, tasks: int) -> int:
     """Tasks created, renamed and some completed; returns the store head."""
     actor = Actor(
-        app.sign_in(SignIn("dev", "load@example.com", "load@example.com", "L")).aggregate.id,
+        app.sign_in(SignIn("dev", "load@example.com", "load@example.com", "L")).user.id,
         tier="pro",
     )
     ids = [
@@ -138,9 +138,7 @@ def test_projector_killed_mid_stream_resumes_to_the_same_table_as_a_rebuild(
 def test_an_applied_position_is_never_applied_twice(
     fresh_database: DatabaseAddress, application: PerpetuaApplication
 ) -> None:
-    actor = Actor(
-        application.sign_in(SignIn("dev", "a@example.com", "a@example.com", "A")).aggregate.id
-    )
+    actor = Actor(application.sign_in(SignIn("dev", "a@example.com", "a@example.com", "A")).user.id)
     saved = application.create_task(CreateTask(actor=actor, title="once"))
     view = build_views(fresh_database, ["task_list"])["task_list"]
     assert isinstance(view, TaskListView)
@@ -165,7 +163,7 @@ def test_live_worker_applies_new_events_within_the_wait(
     thread.start()
     try:
         actor = Actor(
-            application.sign_in(SignIn("dev", "b@example.com", "b@example.com", "B")).aggregate.id
+            application.sign_in(SignIn("dev", "b@example.com", "b@example.com", "B")).user.id
         )
         saved = application.create_task(CreateTask(actor=actor, title="live"))
         wait_until(lambda: (view.max_tracking_id(EVENT_STORE_NAME) or 0) >= saved.position, 10)

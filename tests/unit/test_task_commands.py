@@ -42,7 +42,7 @@ def app() -> PerpetuaApplication:
 @pytest.fixture
 def alice(app: PerpetuaApplication) -> Actor:
     user = app.sign_in(SignIn("dev", "alice@example.com", "alice@example.com", "Alice"))
-    return Actor(user.aggregate.id)
+    return Actor(user.user.id)
 
 
 def create(
@@ -187,6 +187,6 @@ def test_complete_then_reopen(app: PerpetuaApplication, alice: Actor) -> None:
 def test_signing_in_twice_is_the_same_user(app: PerpetuaApplication) -> None:
     first = app.sign_in(SignIn("dev", "bob@example.com", "bob@example.com", "Bob"))
     second = app.sign_in(SignIn("dev", "bob@example.com", "bob@example.com", "Robert"))
-    assert first.aggregate.id == second.aggregate.id
-    assert second.aggregate.name == "Bob"
+    assert first.user.id == second.user.id
+    assert second.user.name == "Bob"
     assert second.position > first.position

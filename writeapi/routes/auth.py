@@ -1,4 +1,4 @@
-"""Sign-in endpoints and the public keys that verify the tokens they issue."""
+"""Sign-in, token refresh and logout, and the public keys that verify access tokens."""
 
 from __future__ import annotations
 
@@ -6,44 +6,78 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from commands.messages import SignIn
+from commands.application import SignedIn
+from commands.messages import Logout, RefreshSession, SignIn
 from infra.envelope import Envelope
 from infra.errors import error_responses
 from infra.keys import KeySet
 from infra.tokens import TokenIssuer
 from writeapi.deps import ApplicationDep
 from writeapi.responses import with_position
-from writeapi.schemas import DevLoginRequest, TokenOut, UserOut
+from writeapi.schemas import DevLoginRequest, LogoutOut, RefreshRequest, TokenOut, UserOut
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+dev_router = APIRouter(prefix="/auth", tags=["auth"])
 jwks_router = APIRouter(tags=["auth"])
 
 
-@router.post(
-    "/dev-login",
-    response_model=Envelope[TokenOut],
-    responses=error_responses("VALIDATION_ERROR", "NOT_FOUND"),
+def token_response(request: Request, response: Response, signed_in: SignedIn) -> Envelope[TokenOut]:
+    """The answer of every sign-in and refresh: a new access token and a new refresh token."""
+    user = signed_in.user
+    issuer: TokenIssuer = request.app.state.token_issuer
+    access_token, expires_in = issuer.issue(user.id, user.tier)
+    return Envelope(
+        data=TokenOut(
+            access_token=access_token,
+            refresh_token=signed_in.refresh_token,
+            expires_in=expires_in,
+            user=UserOut(id=user.id, email=user.email, name=user.name, tier=user.tier),
+        ),
+        meta=with_position(response, signed_in.position),
+    )
+
+
+@dev_router.post(
+    "/dev-login", response_model=Envelope[TokenOut], responses=error_responses("VALIDATION_ERROR")
 )
 def dev_login(
     body: DevLoginRequest, application: ApplicationDep, request: Request, response: Response
 ) -> Envelope[TokenOut]:
     """Sign in as any e-mail address (only with PERPETUA_ENV=dev)."""
     email = body.email.strip().lower()
-    saved = application.sign_in(SignIn(provider="dev", subject=email, email=email, name=body.name))
-    user = saved.aggregate
-    issuer: TokenIssuer = request.app.state.token_issuer
-    token, expires_in = issuer.issue(user.id, user.tier)
-    return Envelope(
-        data=TokenOut(
-            access_token=token,
-            expires_in=expires_in,
-            user=UserOut(id=user.id, email=user.email, name=user.name, tier=user.tier),
-        ),
-        meta=with_position(response, saved.position),
+    signed_in = application.sign_in(
+        SignIn(provider="dev", subject=email, email=email, name=body.name)
     )
+    return token_response(request, response, signed_in)
 
 
-@jwks_router.get("/.well-known/jwks.json", include_in_schema=True)
+@router.post(
+    "/refresh",
+    response_model=Envelope[TokenOut],
+    responses=error_responses("VALIDATION_ERROR", "INVALID_TOKEN", "REFRESH_TOKEN_REUSED"),
+)
+def refresh(
+    body: RefreshRequest, application: ApplicationDep, request: Request, response: Response
+) -> Envelope[TokenOut]:
+    """Exchange a refresh token for new tokens; each refresh token works once."""
+    signed_in = application.refresh_session(RefreshSession(refresh_token=body.refresh_token))
+    return token_response(request, response, signed_in)
+
+
+@router.post(
+    "/logout",
+    response_model=Envelope[LogoutOut],
+    responses=error_responses("VALIDATION_ERROR", "INVALID_TOKEN"),
+)
+def logout(
+    body: RefreshRequest, application: ApplicationDep, response: Response
+) -> Envelope[LogoutOut]:
+    """End the session: its refresh tokens stop working."""
+    position = application.logout(Logout(refresh_token=body.refresh_token))
+    return Envelope(data=LogoutOut(revoked=True), meta=with_position(response, position))
+
+
+@jwks_router.get("/.well-known/jwks.json")
 def jwks(request: Request) -> dict[str, Any]:
     """The public keys that verify access tokens (several while keys rotate)."""
     key_set: KeySet = request.app.state.key_set
