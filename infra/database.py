@@ -6,6 +6,8 @@ import atexit
 import logging
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ EVENT_STORE_NAME = "perpetua"
 # Arbitrary but fixed key of the advisory lock that serialises schema creation across
 # processes (`perpetua up` starts several that all call ensure_schemas at once).
 _SCHEMA_LOCK_KEY = 0x5045_5250  # "PERP"
+# Another key for setup_lock: ensure_schemas may run while a process holds setup_lock.
+_SETUP_LOCK_KEY = _SCHEMA_LOCK_KEY + 1
 
 logger = logging.getLogger(__name__)
 
@@ -160,3 +164,20 @@ def ensure_schemas(address: DatabaseAddress) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
         for schema in (EVENTS_SCHEMA, READ_SCHEMA):
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+@contextmanager
+def setup_lock(address: DatabaseAddress) -> Iterator[None]:
+    """Hold a database-wide advisory lock while creating tables, functions and types.
+
+    PostgreSQL's `CREATE ... IF NOT EXISTS` and `CREATE OR REPLACE FUNCTION` are not safe
+    against the same statement running in another session at the same time (unique
+    violations, "tuple concurrently updated"), and every process creates its tables when it
+    starts. Inside this lock, processes starting together take turns.
+    """
+    with psycopg.connect(address.conninfo, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))

@@ -7,7 +7,6 @@ import threading
 from collections.abc import Sequence
 from datetime import timedelta
 
-import psycopg
 from eventsourcing.postgres import PostgresApplicationRecorder
 from fastapi import FastAPI
 
@@ -20,6 +19,7 @@ from infra.database import (
     DatabaseAddress,
     ensure_schemas,
     resolve_database,
+    setup_lock,
 )
 from infra.keys import load_key_set
 from infra.settings import Settings
@@ -30,9 +30,6 @@ from readapi.main import create_app as create_read_app
 from writeapi.main import create_app as create_write_app
 
 logger = logging.getLogger(__name__)
-
-# Any fixed number, the same in every process of the service.
-PREPARE_LOCK_KEY = 7_171_001
 
 __all__ = [
     "build_read_api",
@@ -84,21 +81,13 @@ def build_views(
 
 
 def prepare_database(address: DatabaseAddress) -> None:
-    """Create schemas and tables if missing. Idempotent; safe to run from every process.
-
-    Concurrent `CREATE ... IF NOT EXISTS` of the same objects can still collide inside
-    PostgreSQL, so processes starting together take turns under an advisory lock.
-    """
-    with psycopg.connect(address.conninfo, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (PREPARE_LOCK_KEY,))
-        try:
-            ensure_schemas(address)
-            PerpetuaApplication(env=address.eventsourcing_env()).close()
-            for view in build_views(address).values():
-                view.create_table()
-                view.datastore.close()
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (PREPARE_LOCK_KEY,))
+    """Create schemas and tables if missing. Idempotent; safe to run from every process."""
+    ensure_schemas(address)
+    with setup_lock(address):
+        PerpetuaApplication(env=address.eventsourcing_env()).close()
+        for view in build_views(address).values():
+            view.create_table()
+            view.datastore.close()
 
 
 def build_write_api(settings: Settings) -> FastAPI:
