@@ -59,10 +59,9 @@ def limits_of(settings: Settings) -> Limits:
     )
 
 
-def build_application(
-    settings: Settings, address: DatabaseAddress, *, create_tables: bool = True
-) -> PerpetuaApplication:
-    env = {**address.eventsourcing_env(), "CREATE_TABLE": "y" if create_tables else "n"}
+def build_application(settings: Settings, address: DatabaseAddress) -> PerpetuaApplication:
+    """The write model on a prepared database (tables are `prepare_database`'s job)."""
+    env = {**address.eventsourcing_env(), "CREATE_TABLE": "n"}
     return PerpetuaApplication(
         env=env,
         limits=limits_of(settings),
