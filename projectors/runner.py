@@ -17,7 +17,6 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresSubscription
 
-from infra.metrics import PROJECTION_POSITION
 from projections.base import ReadModelProjection
 
 logger = logging.getLogger(__name__)
@@ -89,7 +88,6 @@ class ProjectionWorker:
     def apply(self, batch: Sequence[Notification]) -> None:
         events = [(self.app.mapper.to_domain_event(note), note.id) for note in batch]
         self.projection.process_batch(events, Tracking(self.app.name, batch[-1].id))
-        PROJECTION_POSITION.labels(projection=self.name).set(batch[-1].id)
 
 
 def run_workers(workers: Sequence[ProjectionWorker], stop: threading.Event) -> None:

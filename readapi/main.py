@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI
-from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,12 +14,12 @@ from aggregates.errors import DomainError
 from infra.database import EVENT_STORE_NAME
 from infra.http import install_common
 from infra.keys import KeySet
-from infra.metrics import PROJECTION_LAG_EVENTS, PROJECTION_POSITION
 from infra.settings import Settings
 from infra.tokens import TokenVerifier
 from projections.base import ReadModelView
 from readapi.consistency import ProjectionProgress
 from readapi.deps import POSITION_HEADER
+from readapi.health import ProjectionHealth
 from readapi.routes import tasks
 
 API_PREFIX = "/api/v1"
@@ -38,11 +35,14 @@ def create_app(
 ) -> FastAPI:
     """`store_head` reads the newest position of the event store, for lag and readiness."""
     progress = ProjectionProgress(conninfo, lambda: read_positions(views))
+    health = ProjectionHealth(progress, list(views), store_head, settings.projection_stale_seconds)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await progress.start()
+        health.start()
         yield
+        await health.stop()
         await progress.stop()
         for view in views.values():
             view.datastore.close()
@@ -57,31 +57,12 @@ def create_app(
     app.state.views = dict(views)
     app.state.progress = progress
 
-    async def readiness() -> dict[str, Any]:
-        try:
-            head = await run_in_threadpool(store_head)
-        except (PersistenceError, OSError) as error:
-            return {"ready": False, "database": f"unreachable: {type(error).__name__}"}
-        await progress.refresh()
-        now = time.monotonic()
-        report: dict[str, Any] = {"ready": True, "database": "ok", "event_store_head": head}
-        for name in views:
-            position = progress.positions.get(name, 0)
-            lag = max(head - position, 0)
-            PROJECTION_POSITION.labels(projection=name).set(position)
-            PROJECTION_LAG_EVENTS.labels(projection=name).set(lag)
-            idle = now - progress.last_progress.get(name, now)
-            stale = lag > 0 and idle > settings.projection_stale_seconds
-            report[name] = {"position": position, "lag_events": lag, "stale": stale}
-            report["ready"] = report["ready"] and not stale
-        return report
-
     install_common(
         app,
         settings,
         service="readapi",
         verifier=TokenVerifier(key_set, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
-        readiness=readiness,
+        readiness=health.check,
         domain_error=DomainError,
     )
 

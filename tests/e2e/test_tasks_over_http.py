@@ -263,3 +263,20 @@ def test_jwks_publishes_the_signing_key(service: Service) -> None:
     keys = service.write.get("/.well-known/jwks.json").json()["keys"]
     assert keys
     assert all(key["alg"] == "RS256" and key["kty"] == "RSA" for key in keys)
+
+
+def test_read_api_metrics_show_projection_position_and_lag(service: Service) -> None:
+    alice = service.sign_in()
+    created = service.create_task(alice)
+    read_after(service, "/api/v1/tasks", alice, created.headers["X-Event-Position"])
+    assert service.read.get("/health/ready").status_code == 200
+    metrics = service.read.get("/metrics").text
+    position = next(
+        line
+        for line in metrics.splitlines()
+        if line.startswith('perpetua_projection_position{projection="task_list"}')
+    )
+    assert float(position.split()[-1]) >= int(created.headers["X-Event-Position"])
+    assert 'perpetua_projection_lag_events{projection="task_list"}' in metrics
+    write_metrics = service.write.get("/metrics").text
+    assert 'perpetua_events_appended_total{event_type="Task.Created"}' in write_metrics
