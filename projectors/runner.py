@@ -86,8 +86,18 @@ class ProjectionWorker:
                 self.apply(batch)
 
     def apply(self, batch: Sequence[Notification]) -> None:
-        events = [(self.app.mapper.to_domain_event(note), note.id) for note in batch]
-        self.projection.process_batch(events, Tracking(self.app.name, batch[-1].id))
+        try:
+            events = [(self.app.mapper.to_domain_event(note), note.id) for note in batch]
+            self.projection.process_batch(events, Tracking(self.app.name, batch[-1].id))
+        except Exception:
+            # Nothing of the batch was committed; say where, so an operator can look.
+            logger.error(
+                "projection %s could not apply positions %d..%d",
+                self.name,
+                batch[0].id,
+                batch[-1].id,
+            )
+            raise
 
 
 def run_workers(workers: Sequence[ProjectionWorker], stop: threading.Event) -> None:

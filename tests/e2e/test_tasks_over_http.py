@@ -280,3 +280,56 @@ def test_read_api_metrics_show_projection_position_and_lag(service: Service) -> 
     assert 'perpetua_projection_lag_events{projection="task_list"}' in metrics
     write_metrics = service.write.get("/metrics").text
     assert 'perpetua_events_appended_total{event_type="Task.Created"}' in write_metrics
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": "no version"},
+        {"version": 0, "title": "x"},
+        {"version": "one", "title": "x"},
+        {"version": 1, "title": None},
+        {"version": 1, "priority": None},
+        {"version": 1, "title": ""},
+        {"version": 1, "priority": "urgent"},
+        {"version": 1, "estimated_duration": 0},
+        {"version": 1, "completed": True},
+        {"version": 1, "due_date": "tomorrow"},
+    ],
+)
+def test_invalid_patches_are_422_and_change_nothing(service: Service, body: dict[str, Any]) -> None:
+    alice = service.sign_in()
+    created = service.create_task(alice, title="Keep me")
+    task_id = created.json()["data"]["id"]
+    response = service.write.patch(f"/api/v1/tasks/{task_id}", json=body, headers=alice)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    row = read_after(
+        service, f"/api/v1/tasks/{task_id}", alice, created.headers["X-Event-Position"]
+    )
+    assert (row.json()["data"]["title"], row.json()["data"]["version"]) == ("Keep me", 1)
+
+
+def test_patch_that_changes_nothing_keeps_the_version(service: Service) -> None:
+    alice = service.sign_in()
+    task_id = service.create_task(alice, title="Same").json()["data"]["id"]
+    response = service.write.patch(
+        f"/api/v1/tasks/{task_id}", json={"version": 1, "title": "Same"}, headers=alice
+    )
+    assert response.status_code == 200
+    assert response.json()["data"]["version"] == 1
+    assert int(response.headers["X-Event-Position"]) == response.json()["meta"]["position"]
+
+
+def test_completing_twice_is_a_conflict(service: Service) -> None:
+    alice = service.sign_in()
+    task_id = service.create_task(alice).json()["data"]["id"]
+    assert service.write.post(f"/api/v1/tasks/{task_id}/complete", headers=alice).status_code == 200
+    again = service.write.post(f"/api/v1/tasks/{task_id}/complete", headers=alice)
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "TASK_ALREADY_COMPLETED"
+    reopen_open = service.write.post(f"/api/v1/tasks/{task_id}/reopen", headers=alice)
+    assert reopen_open.status_code == 200
+    twice = service.write.post(f"/api/v1/tasks/{task_id}/reopen", headers=alice)
+    assert twice.status_code == 409
+    assert twice.json()["error"]["code"] == "TASK_NOT_COMPLETED"
