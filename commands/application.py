@@ -34,7 +34,7 @@ from infra.database import EVENT_STORE_NAME, EVENTS_SCHEMA
 from infra.metrics import EVENTS_APPENDED
 
 # Optimistic-concurrency retries for commands that span aggregates (e.g. the task limit).
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 10
 
 TAggregate = TypeVar("TAggregate", bound=Aggregate)
 TResult = TypeVar("TResult")
