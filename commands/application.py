@@ -90,26 +90,31 @@ class PerpetuaApplication(Application[UUID]):
 
     def sign_in(self, command: SignIn) -> SignedIn:
         """Register the user on first sign-in; every sign-in is an event and a new session."""
-        user_id = User.create_id(command.provider, command.subject)
-        try:
-            user: User = self.repository.get(user_id)
-        except AggregateNotFoundError:
-            user = User(
+
+        def attempt() -> SignedIn:
+            user_id = User.create_id(command.provider, command.subject)
+            try:
+                user: User = self.repository.get(user_id)
+            except AggregateNotFoundError:
+                user = User(
+                    provider=command.provider,
+                    subject=command.subject,
+                    email=command.email,
+                    name=command.name,
+                )
+            user.sign_in(email=command.email)
+            secret, secret_hash = new_secret()
+            session = AuthSession(
+                user_id=user.id,
                 provider=command.provider,
-                subject=command.subject,
-                email=command.email,
-                name=command.name,
+                token_hash=secret_hash,
+                expires_at=self.clock() + self.refresh_token_ttl,
             )
-        user.sign_in(email=command.email)
-        secret, secret_hash = new_secret()
-        session = AuthSession(
-            user_id=user.id,
-            provider=command.provider,
-            token_hash=secret_hash,
-            expires_at=self.clock() + self.refresh_token_ttl,
-        )
-        position = self._save(user, session)
-        return SignedIn(user, format_token(session.id, secret), position)
+            position = self._save(user, session)
+            return SignedIn(user, format_token(session.id, secret), position)
+
+        # Two first sign-ins of one user race to register them: the loser signs in again.
+        return self._retry_on_conflict(attempt)
 
     def refresh_session(self, command: RefreshSession) -> SignedIn:
         """Rotate a refresh token; a used one revokes its whole family."""

@@ -1,4 +1,4 @@
-"""The active-task limit on a real PostgreSQL, under concurrent creates."""
+"""Rules that must hold when commands race, on a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -45,5 +45,30 @@ def test_concurrent_creates_never_exceed_the_limit(fresh_database: DatabaseAddre
         stored = app.recorder.select_notifications(start=1, limit=1000)
         created_events = [n for n in stored if n.topic.endswith("Task.Created")]
         assert len(created_events) == 5
+    finally:
+        app.close()
+
+
+def test_concurrent_first_sign_ins_register_the_user_once(fresh_database: DatabaseAddress) -> None:
+    app = build_application(Settings(), fresh_database)
+    try:
+        start = threading.Barrier(6)
+        user_ids: list[object] = []
+
+        def sign_in() -> None:
+            start.wait()
+            signed_in = app.sign_in(SignIn("dev", "twin@example.com", "twin@example.com", "T"))
+            user_ids.append(signed_in.user.id)
+
+        threads = [threading.Thread(target=sign_in) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert len(user_ids) == 6
+        assert len(set(user_ids)) == 1
+        topics = [n.topic for n in app.recorder.select_notifications(start=1, limit=1000)]
+        assert sum(topic.endswith("User.Registered") for topic in topics) == 1
+        assert sum(topic.endswith("User.SignedIn") for topic in topics) == 6
     finally:
         app.close()
