@@ -148,7 +148,9 @@ class PerpetuaApplication(Application[UUID]):
         return self._save(session)
 
     def get_user(self, user_id: UUID) -> User:
-        user = self._get_owned(user_id, User, owner_id=None, not_found=UserNotFoundError)
+        user = self._get_owned(
+            user_id, User, owner_id=None, not_found=UserNotFoundError("user not found")
+        )
         assert isinstance(user, User)
         return user
 
@@ -210,9 +212,6 @@ class PerpetuaApplication(Application[UUID]):
 
         return self._retry_on_conflict(attempt)
 
-    def get_task(self, actor: Actor, task_id: UUID, version: int | None = None) -> Task:
-        return self._get_task(actor, task_id, version=version)
-
     # -- helpers ----------------------------------------------------------------------------
 
     def _save(self, *aggregates: Aggregate) -> int:
@@ -231,13 +230,12 @@ class PerpetuaApplication(Application[UUID]):
                     ) from None
         raise AssertionError("unreachable")
 
-    def _get_task(self, actor: Actor, task_id: UUID, version: int | None = None) -> Task:
-        task = self._get_owned(
-            task_id, Task, owner_id=actor.user_id, not_found=TaskNotFoundError, version=version
-        )
+    def _get_task(self, actor: Actor, task_id: UUID) -> Task:
+        not_found = TaskNotFoundError("task not found")
+        task = self._get_owned(task_id, Task, owner_id=actor.user_id, not_found=not_found)
         assert isinstance(task, Task)
-        if task.deleted and version is None:
-            raise TaskNotFoundError("task not found", task_id=str(task_id))
+        if task.deleted:
+            raise not_found
         return task
 
     def _get_owned(
@@ -246,24 +244,27 @@ class PerpetuaApplication(Application[UUID]):
         kind: type[Aggregate],
         *,
         owner_id: UUID | None,
-        not_found: type[DomainError],
-        **kwargs: Any,
+        not_found: DomainError,
     ) -> Aggregate:
         """Load an aggregate; someone else's, or one of another kind, is simply not found."""
+        aggregate: Aggregate | None
         try:
-            aggregate = self.repository.get(aggregate_id, **kwargs)
+            aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             aggregate = None
         if not isinstance(aggregate, kind) or (
             owner_id is not None and getattr(aggregate, "owner_id", None) != owner_id
         ):
-            raise not_found(f"{kind.__name__.lower()} not found") from None
+            raise not_found from None
         return aggregate
 
     def _session_of(self, refresh_token: str) -> tuple[AuthSession, str]:
         session_id, presented = parse_refresh_token(refresh_token)
         session = self._get_owned(
-            session_id, AuthSession, owner_id=None, not_found=InvalidRefreshTokenError
+            session_id,
+            AuthSession,
+            owner_id=None,
+            not_found=InvalidRefreshTokenError("the refresh token is not valid"),
         )
         assert isinstance(session, AuthSession)
         return session, presented
