@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from fastapi import Request, Response
@@ -16,12 +17,20 @@ def read_response(request: Request, payload: Any, position: int) -> Response:
     """A 200 with an ETag of its body; a 304 when the client already has that body."""
     body = jsonable_encoder(payload)
     response = JSONResponse(body)
-    etag = f'W/"{hashlib.sha256(response.body).hexdigest()[:32]}"'
+    etag = entity_tag(body)
     headers = {"ETag": etag, POSITION_HEADER: str(position), "Cache-Control": "no-cache"}
     if etag in _etags(request.headers.get("if-none-match", "")):
         return Response(status_code=304, headers=headers)
     response.headers.update(headers)
     return response
+
+
+def entity_tag(body: dict[str, Any]) -> str:
+    """A tag of what the client sees change: the data and the paging, not the position,
+    which moves with every other user's events and would defeat cheap polling."""
+    meta = {key: value for key, value in body.get("meta", {}).items() if key != "position"}
+    content = json.dumps({"data": body.get("data"), "meta": meta}, sort_keys=True)
+    return f'W/"{hashlib.sha256(content.encode()).hexdigest()[:32]}"'
 
 
 def _etags(header: str) -> set[str]:

@@ -224,8 +224,15 @@ def test_unchanged_list_answers_304_to_its_etag(service: Service) -> None:
     alice = service.sign_in()
     created = service.create_task(alice)
     first = read_after(service, "/api/v1/tasks", alice, created.headers["X-Event-Position"])
+    # Other users' writes move the position, not this user's list.
+    other = service.create_task(service.sign_in(), title="someone else's")
     again = service.read.get(
-        "/api/v1/tasks", headers={**alice, "If-None-Match": first.headers["ETag"]}
+        "/api/v1/tasks",
+        headers={
+            **alice,
+            "If-None-Match": first.headers["ETag"],
+            "X-Min-Position": other.headers["X-Event-Position"],
+        },
     )
     assert again.status_code == 304
     changed = service.create_task(alice, title="another")
