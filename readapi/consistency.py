@@ -12,7 +12,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import psycopg
 from fastapi.concurrency import run_in_threadpool
@@ -64,22 +63,24 @@ class ProjectionProgress:
         """True once every named projection has processed `position`; False on timeout."""
         names = tuple(names)
         deadline = time.monotonic() + timeout
-        while not self._reached(names, position):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                await self.refresh()
-                return self._reached(names, position)
+        while True:
+            # Checked under the condition's lock, so an advance can't slip in unnoticed
+            # between the check and the wait.
             async with self._changed:
-                try:
+                if self._reached(names, position):
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         self._changed.wait(), timeout=min(remaining, self._poll_interval)
                     )
-                except TimeoutError:
-                    pass
-                else:
                     continue
+            # No NOTIFY for a while: read the tracking tables in case one was missed.
             await self.refresh()
-        return True
+        await self.refresh()
+        return self._reached(names, position)
 
     def position_of(self, names: Iterable[str]) -> int:
         return min((self.positions.get(name, 0) for name in names), default=0)
@@ -117,7 +118,7 @@ class ProjectionProgress:
                 await asyncio.sleep(RECONNECT_DELAY_SECONDS)
 
 
-def _parse(payload: str) -> dict[str, Any]:
+def _parse(payload: str) -> dict[str, int]:
     name, _, position = payload.rpartition(":")
     try:
         return {name: int(position)}
