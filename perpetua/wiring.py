@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 from fastapi import FastAPI
+from psycopg_pool import ConnectionPool
 
 from commands.application import PerpetuaApplication
 from commands.limits import Limits, TierLimits
@@ -27,6 +28,7 @@ from projections.base import ReadModelView, open_datastore
 from projections.registry import PROJECTIONS, projection_names
 from projectors.runner import ProjectionWorker, run_workers
 from readapi.main import create_app as create_read_app
+from writeapi.idempotency_store import IdempotencyStore
 from writeapi.main import create_app as create_write_app
 
 logger = logging.getLogger(__name__)
@@ -87,13 +89,29 @@ def prepare_database(address: DatabaseAddress) -> None:
         for view in build_views(address).values():
             view.create_table()
             view.datastore.close()
+        with ConnectionPool(address.conninfo, min_size=1, max_size=1) as pool:
+            IdempotencyStore(pool, schema=EVENTS_SCHEMA).create_table()
+
+
+def build_idempotency_store(settings: Settings, address: DatabaseAddress) -> IdempotencyStore:
+    pool = ConnectionPool(address.conninfo, min_size=1, max_size=4, open=True, name="idempotency")
+    return IdempotencyStore(
+        pool,
+        schema=EVENTS_SCHEMA,
+        retention=timedelta(hours=settings.idempotency_retention_hours),
+    )
 
 
 def build_write_api(settings: Settings) -> FastAPI:
     address = database_of(settings)
     prepare_database(address)
     key_set = load_key_set(settings, need_private=True)
-    return create_write_app(settings, build_application(settings, address), key_set)
+    return create_write_app(
+        settings,
+        build_application(settings, address),
+        key_set,
+        idempotency=build_idempotency_store(settings, address),
+    )
 
 
 def build_read_api(settings: Settings) -> FastAPI:

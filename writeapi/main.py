@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,16 +18,36 @@ from infra.http import install_common
 from infra.keys import KeySet
 from infra.settings import Settings
 from infra.tokens import TokenIssuer, TokenVerifier
+from writeapi.idempotency import IdempotencyMiddleware
+from writeapi.idempotency_store import IdempotencyStore
 from writeapi.routes import auth, tasks
 
 API_PREFIX = "/api/v1"
+# Expired keys are overwritten when reused anyway; this only keeps the table small.
+KEY_CLEANUP_INTERVAL_SECONDS = 3600
+
+logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, application: PerpetuaApplication, key_set: KeySet) -> FastAPI:
+def create_app(
+    settings: Settings,
+    application: PerpetuaApplication,
+    key_set: KeySet,
+    *,
+    idempotency: IdempotencyStore | None = None,
+) -> FastAPI:
+    """Without an `idempotency` store (in-memory unit tests) Idempotency-Key is not honoured."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        application.close()
+        try:
+            if idempotency is None:
+                yield
+            else:
+                async with _kept_tidy(idempotency):
+                    yield
+        finally:
+            application.close()
 
     app = FastAPI(
         title="Perpetua Flow — write API",
@@ -50,6 +73,9 @@ def create_app(settings: Settings, application: PerpetuaApplication, key_set: Ke
             return {"ready": False, "database": f"unreachable: {type(error).__name__}"}
         return {"ready": True, "database": "ok", "event_store_head": head or 0}
 
+    if idempotency is not None:
+        # Added before install_common, so it runs inside authentication: keys are per user.
+        app.add_middleware(IdempotencyMiddleware, store=idempotency)
     install_common(
         app,
         settings,
@@ -64,3 +90,25 @@ def create_app(settings: Settings, application: PerpetuaApplication, key_set: Ke
     if settings.is_dev:
         app.include_router(auth.dev_router, prefix=API_PREFIX)
     return app
+
+
+@asynccontextmanager
+async def _kept_tidy(store: IdempotencyStore) -> AsyncIterator[None]:
+    """Forget expired keys now and then while the app runs; close the store after."""
+
+    async def forget_expired_keys() -> None:
+        while True:
+            try:
+                await run_in_threadpool(store.forget_expired)
+            except Exception:  # the database may be briefly away; try again next round
+                logger.warning("could not forget expired idempotency keys", exc_info=True)
+            await asyncio.sleep(KEY_CLEANUP_INTERVAL_SECONDS)
+
+    task = asyncio.create_task(forget_expired_keys())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        store.pool.close()

@@ -1,0 +1,59 @@
+"""The Idempotency-Key store on PostgreSQL: one claim per key, leases and expiry."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from psycopg_pool import ConnectionPool
+
+from infra.database import EVENTS_SCHEMA, DatabaseAddress
+from writeapi.idempotency_store import ClaimOutcome, IdempotencyStore, StoredResponse
+
+pytestmark = pytest.mark.integration
+
+ANSWER = StoredResponse(201, [("content-type", "application/json")], b'{"data": 1}')
+
+
+@pytest.fixture
+def pool(database: DatabaseAddress) -> Iterator[ConnectionPool]:
+    with ConnectionPool(database.conninfo, min_size=1, max_size=2) as pool:
+        yield pool
+
+
+def store(pool: ConnectionPool, **kwargs: timedelta) -> IdempotencyStore:
+    return IdempotencyStore(pool, schema=EVENTS_SCHEMA, **kwargs)
+
+
+def test_a_key_is_claimed_once_then_replayed(pool: ConnectionPool) -> None:
+    keys, user = store(pool), uuid.uuid4()
+    assert keys.claim(user, "k", "f").outcome is ClaimOutcome.CLAIMED
+    assert keys.claim(user, "k", "f").outcome is ClaimOutcome.IN_PROGRESS
+    assert keys.claim(user, "k", "other").outcome is ClaimOutcome.REUSED
+    keys.complete(user, "k", ANSWER)
+    replay = keys.claim(user, "k", "f")
+    assert replay.outcome is ClaimOutcome.REPLAY
+    assert replay.response == ANSWER
+
+
+def test_a_released_key_can_run_again(pool: ConnectionPool) -> None:
+    keys, user = store(pool), uuid.uuid4()
+    keys.claim(user, "k", "f")
+    keys.release(user, "k")
+    assert keys.claim(user, "k", "f").outcome is ClaimOutcome.CLAIMED
+
+
+def test_an_abandoned_claim_is_taken_over_after_its_lease(pool: ConnectionPool) -> None:
+    keys, user = store(pool, lease=timedelta(0)), uuid.uuid4()
+    keys.claim(user, "k", "f")
+    assert keys.claim(user, "k", "f").outcome is ClaimOutcome.CLAIMED
+
+
+def test_an_expired_key_is_new_again(pool: ConnectionPool) -> None:
+    keys, user = store(pool, retention=timedelta(0)), uuid.uuid4()
+    keys.claim(user, "k", "f")
+    keys.complete(user, "k", ANSWER)
+    assert keys.claim(user, "k", "different").outcome is ClaimOutcome.CLAIMED
+    assert keys.forget_expired() >= 1

@@ -1,0 +1,200 @@
+"""Idempotency-Key on mutations (SPEC §3): a retried command runs once, and its first
+answer is replayed with `Idempotent-Replayed: true`.
+
+A pure ASGI middleware inside authentication (keys belong to the user who sent them): it
+buffers the request body (already capped by the body limit) to fingerprint it, claims the
+key, runs the request, and stores the response. A 5xx is not stored: the key is released,
+so that a retry after a crash or an outage really runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+
+from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from infra.errors import ERROR_STATUS, error_response
+from infra.tokens import Principal
+from writeapi.idempotency_store import ClaimOutcome, IdempotencyStore, StoredResponse
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# 1-255 visible ASCII characters.
+_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+# Headers that belong to one exchange, not to the stored answer.
+_NOT_REPLAYED = frozenset({"content-length", "x-request-id", "date", "server"})
+
+
+class IdempotencyMiddleware:
+    def __init__(
+        self, app: ASGIApp, store: IdempotencyStore, required_prefixes: Iterable[str] = ()
+    ) -> None:
+        self.app = app
+        self.store = store
+        self.required_prefixes = tuple(required_prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in MUTATING_METHODS:
+            await self.app(scope, receive, send)
+            return
+        key = Headers(scope=scope).get(IDEMPOTENCY_HEADER)
+        principal = scope.get("state", {}).get("principal")
+        if key is None:
+            if self.required_prefixes and scope["path"].startswith(self.required_prefixes):
+                await self._refuse(
+                    scope,
+                    send,
+                    "IDEMPOTENCY_KEY_REQUIRED",
+                    "this endpoint needs an Idempotency-Key",
+                )
+                return
+            await self.app(scope, receive, send)
+            return
+        if not _KEY_PATTERN.match(key):
+            await self._refuse(
+                scope,
+                send,
+                "VALIDATION_ERROR",
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+                details={"fields": [{"loc": ["header", IDEMPOTENCY_HEADER]}]},
+            )
+            return
+        if not isinstance(principal, Principal):
+            # Keys are scoped to a user; anonymous endpoints (sign-in) run as usual.
+            await self.app(scope, receive, send)
+            return
+        await self._run_once(scope, receive, send, principal, key)
+
+    async def _run_once(
+        self, scope: Scope, receive: Receive, send: Send, principal: Principal, key: str
+    ) -> None:
+        body = await _read_body(receive)
+        fingerprint = _fingerprint(scope, body)
+        claim = await run_in_threadpool(self.store.claim, principal.user_id, key, fingerprint)
+        if claim.outcome is ClaimOutcome.REUSED:
+            await self._refuse(
+                scope, send, "IDEMPOTENCY_KEY_REUSED", "this key was used for another request"
+            )
+            return
+        if claim.outcome is ClaimOutcome.IN_PROGRESS:
+            await self._refuse(
+                scope,
+                send,
+                "IDEMPOTENCY_IN_PROGRESS",
+                "a request with this key is still running; retry shortly",
+                headers={"Retry-After": "1"},
+            )
+            return
+        if claim.outcome is ClaimOutcome.REPLAY:
+            assert claim.response is not None
+            await _replay(send, claim.response)
+            return
+
+        # The answer is held back until it is stored: a client that retries the moment it
+        # has it must find it replayable, not "in progress".
+        captured = _CapturedResponse()
+        try:
+            await self.app(scope, _replaying(body), captured.send)
+        except BaseException:
+            await run_in_threadpool(self.store.release, principal.user_id, key)
+            raise
+        if captured.status is not None and captured.status < 500:
+            await run_in_threadpool(self.store.complete, principal.user_id, key, captured.stored())
+        else:
+            await run_in_threadpool(self.store.release, principal.user_id, key)
+        await captured.forward(send)
+
+    @staticmethod
+    async def _refuse(
+        scope: Scope,
+        send: Send,
+        code: str,
+        message: str,
+        *,
+        details: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        status = ERROR_STATUS[code]
+        response = error_response(scope, status, code, message, details=details, headers=headers)
+        await response(scope, _nothing, send)
+
+
+class _CapturedResponse:
+    """Keeps the response's messages, to store it before anything reaches the client."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.status: int | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.body = bytearray()
+
+    async def send(self, message: Message) -> None:
+        self.messages.append(message)
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = [
+                (name.decode("latin-1"), value.decode("latin-1"))
+                for name, value in message.get("headers", [])
+            ]
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")
+
+    async def forward(self, send: Send) -> None:
+        for message in self.messages:
+            await send(message)
+
+    def stored(self) -> StoredResponse:
+        assert self.status is not None
+        headers = [(n, v) for n, v in self.headers if n.lower() not in _NOT_REPLAYED]
+        return StoredResponse(self.status, headers, bytes(self.body))
+
+
+async def _replay(send: Send, response: StoredResponse) -> None:
+    headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in response.headers]
+    headers.append((REPLAYED_HEADER.lower().encode(), b"true"))
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def _fingerprint(scope: Scope, body: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in (scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1")):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+async def _read_body(receive: Receive) -> bytes:
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    return bytes(body)
+
+
+def _replaying(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _nothing() -> Message:
+    return {"type": "http.disconnect"}
