@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
 
+    # Per client IP on /auth/*: sign-in is where passwords-by-another-name get guessed.
+    auth_requests_per_minute: int = Field(default=10, gt=0)
+
     read_your_writes_wait_seconds: float = Field(default=2.0, ge=0, le=30)
     # A projection whose tracking lags the store head by more than this is "not ready".
     projection_stale_seconds: float = Field(default=60.0, gt=0)

@@ -16,6 +16,7 @@ from aggregates.errors import DomainError
 from commands.application import PerpetuaApplication
 from infra.http import install_common
 from infra.keys import KeySet
+from infra.rate_limit import RateLimitMiddleware, RateRule, SlidingWindow
 from infra.settings import Settings
 from infra.tokens import TokenIssuer, TokenVerifier
 from writeapi.idempotency import IdempotencyMiddleware
@@ -73,9 +74,12 @@ def create_app(
             return {"ready": False, "database": f"unreachable: {type(error).__name__}"}
         return {"ready": True, "database": "ok", "event_store_head": head or 0}
 
+    # Added before install_common, so they run inside authentication (keys are per user) and
+    # their refusals still carry the request id and security headers.
     if idempotency is not None:
-        # Added before install_common, so it runs inside authentication: keys are per user.
         app.add_middleware(IdempotencyMiddleware, store=idempotency)
+    auth_window = SlidingWindow(limit=settings.auth_requests_per_minute, window=60.0)
+    app.add_middleware(RateLimitMiddleware, rules=[RateRule(f"{API_PREFIX}/auth/", auth_window)])
     install_common(
         app,
         settings,

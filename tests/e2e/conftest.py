@@ -72,7 +72,13 @@ def service_settings(database: DatabaseAddress, data_dir: Path) -> Settings:
         f"postgresql://{database.user}:{database.password}@/{database.dbname}"
         f"?host={database.host}&port={database.port}"
     )
-    return Settings(database_url=url, perpetua_env="dev", perpetua_data_dir=data_dir)
+    # Every test signs in users of its own from 127.0.0.1: lift the per-IP sign-in limit.
+    return Settings(
+        database_url=url,
+        perpetua_env="dev",
+        perpetua_data_dir=data_dir,
+        auth_requests_per_minute=100_000,
+    )
 
 
 @pytest.fixture(scope="session")
