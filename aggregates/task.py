@@ -54,6 +54,14 @@ class TaskNotCompletedError(TaskError):
     code = "TASK_NOT_COMPLETED"
 
 
+class TombstoneNotFoundError(TaskError):
+    code = "NOT_FOUND"
+
+
+class TombstoneExpiredError(TaskError):
+    code = "TOMBSTONE_EXPIRED"
+
+
 @dataclass(frozen=True)
 class TaskRules:
     """What the guards need to know that the task itself does not: the tier's limits, now."""
@@ -126,6 +134,25 @@ class Task(Aggregate):
     class Reopened(Aggregate.Event):
         pass
 
+    class Hidden(Aggregate.Event):
+        pass
+
+    class Unhidden(Aggregate.Event):
+        pass
+
+    class Archived(Aggregate.Event):
+        pass
+
+    class Unarchived(Aggregate.Event):
+        pass
+
+    class Deleted(Aggregate.Event):
+        deleted_at: datetime
+        recoverable_until: datetime
+
+    class Restored(Aggregate.Event):
+        pass
+
     @classmethod
     def create(
         cls,
@@ -183,6 +210,8 @@ class Task(Aggregate):
         self.hidden = False
         self.archived = False
         self.deleted = False
+        self.deleted_at: datetime | None = None
+        self.recoverable_until: datetime | None = None
 
     @property
     def is_active(self) -> bool:
@@ -233,8 +262,84 @@ class Task(Aggregate):
         self.completed_at = None
         self.completed_by = None
 
-    def _check_writable(self) -> None:
+    def hide(self) -> bool:
+        """Leave the default list; False (no event) if already hidden."""
+        self._check_writable()
+        if self.hidden:
+            return False
+        self._hidden()
+        return True
+
+    @event(Hidden)
+    def _hidden(self) -> None:
+        self.hidden = True
+
+    def unhide(self) -> bool:
+        self._check_writable()
+        if not self.hidden:
+            return False
+        self._unhidden()
+        return True
+
+    @event(Unhidden)
+    def _unhidden(self) -> None:
+        self.hidden = False
+
+    def archive(self) -> bool:
+        """Make the task read-only and leave the default list; False if already archived."""
+        self._check_exists()
+        if self.archived:
+            return False
+        self._archived()
+        return True
+
+    @event(Archived)
+    def _archived(self) -> None:
+        self.archived = True
+
+    def unarchive(self) -> bool:
+        self._check_exists()
+        if not self.archived:
+            return False
+        self._unarchived()
+        return True
+
+    @event(Unarchived)
+    def _unarchived(self) -> None:
+        self.archived = False
+
+    def delete(self, *, at: datetime, recoverable_for: timedelta) -> None:
+        """Delete, recoverably: restoring within `recoverable_for` brings it all back."""
+        self._check_exists()
+        self._deleted(deleted_at=at, recoverable_until=at + recoverable_for)
+
+    @event(Deleted)
+    def _deleted(self, deleted_at: datetime, recoverable_until: datetime) -> None:
+        self.deleted = True
+        self.deleted_at = deleted_at
+        self.recoverable_until = recoverable_until
+
+    def restore(self, *, now: datetime) -> None:
+        if not self.deleted or self.recoverable_until is None:
+            raise TombstoneNotFoundError("this task is not deleted")
+        if now > self.recoverable_until:
+            raise TombstoneExpiredError(
+                "the task can no longer be restored",
+                recoverable_until=self.recoverable_until.isoformat(),
+            )
+        self._restored()
+
+    @event(Restored)
+    def _restored(self) -> None:
+        self.deleted = False
+        self.deleted_at = None
+        self.recoverable_until = None
+
+    def _check_exists(self) -> None:
         if self.deleted:
             raise TaskNotFoundError("task not found")
+
+    def _check_writable(self) -> None:
+        self._check_exists()
         if self.archived:
             raise TaskArchivedError("the task is archived and read-only")

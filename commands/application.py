@@ -21,12 +21,19 @@ from aggregates.user import User, UserNotFoundError
 from commands.limits import Limits
 from commands.messages import (
     Actor,
+    ArchiveTask,
     CompleteTask,
     CreateTask,
+    DeleteTask,
+    HideTask,
     Logout,
     RefreshSession,
     ReopenTask,
+    RestoreTask,
     SignIn,
+    TaskCommand,
+    UnarchiveTask,
+    UnhideTask,
     UpdateTask,
 )
 from commands.refresh_tokens import format_token, new_secret, parse_refresh_token
@@ -193,24 +200,34 @@ class PerpetuaApplication(Application[UUID]):
             ) from None
 
     def complete_task(self, command: CompleteTask) -> Saved[Task]:
-        def attempt() -> Saved[Task]:
-            task = self._get_task(command.actor, command.task_id)
-            task.complete(at=self.clock())
-            active = self._active_tasks(command.actor.user_id)
-            active.deactivate(task.id)
-            return Saved(task, self._save(task, active))
-
-        return self._retry_on_conflict(attempt)
+        return self._change_task(command, lambda task: task.complete(at=self.clock()))
 
     def reopen_task(self, command: ReopenTask) -> Saved[Task]:
-        def attempt() -> Saved[Task]:
-            task = self._get_task(command.actor, command.task_id)
-            task.reopen()
-            active = self._active_tasks(command.actor.user_id)
-            active.activate(task.id, limit=self._active_limit(command.actor))
-            return Saved(task, self._save(task, active))
+        return self._change_task(command, lambda task: task.reopen())
 
-        return self._retry_on_conflict(attempt)
+    def hide_task(self, command: HideTask) -> Saved[Task]:
+        return self._change_task(command, lambda task: task.hide())
+
+    def unhide_task(self, command: UnhideTask) -> Saved[Task]:
+        return self._change_task(command, lambda task: task.unhide())
+
+    def archive_task(self, command: ArchiveTask) -> Saved[Task]:
+        return self._change_task(command, lambda task: task.archive())
+
+    def unarchive_task(self, command: UnarchiveTask) -> Saved[Task]:
+        return self._change_task(command, lambda task: task.unarchive())
+
+    def delete_task(self, command: DeleteTask) -> Saved[Task]:
+        window = self.limits.tombstone_window
+        return self._change_task(
+            command, lambda task: task.delete(at=self.clock(), recoverable_for=window)
+        )
+
+    def restore_task(self, command: RestoreTask) -> Saved[Task]:
+        """Bring a deleted task back, same id, same history; it counts as active again."""
+        return self._change_task(
+            command, lambda task: task.restore(now=self.clock()), deleted_ok=True
+        )
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -230,11 +247,36 @@ class PerpetuaApplication(Application[UUID]):
                     ) from None
         raise AssertionError("unreachable")
 
-    def _get_task(self, actor: Actor, task_id: UUID) -> Task:
+    def _change_task(
+        self,
+        command: TaskCommand,
+        change: Callable[[Task], bool | None],
+        *,
+        deleted_ok: bool = False,
+    ) -> Saved[Task]:
+        """Load, change (False: nothing to do), save with the active-task count if it moved."""
+
+        def attempt() -> Saved[Task]:
+            task = self._get_task(command.actor, command.task_id, deleted_ok=deleted_ok)
+            was_active = task.is_active
+            if change(task) is False:
+                return Saved(task, self._head_position())
+            if task.is_active == was_active:
+                return Saved(task, self._save(task))
+            active = self._active_tasks(command.actor.user_id)
+            if task.is_active:
+                active.activate(task.id, limit=self._active_limit(command.actor))
+            else:
+                active.deactivate(task.id)
+            return Saved(task, self._save(task, active))
+
+        return self._retry_on_conflict(attempt)
+
+    def _get_task(self, actor: Actor, task_id: UUID, *, deleted_ok: bool = False) -> Task:
         not_found = TaskNotFoundError("task not found")
         task = self._get_owned(task_id, Task, owner_id=actor.user_id, not_found=not_found)
         assert isinstance(task, Task)
-        if task.deleted:
+        if task.deleted and not deleted_ok:
             raise not_found
         return task
 

@@ -21,6 +21,7 @@ class Limits:
         }
     )
     due_date_horizon: timedelta = timedelta(days=30)
+    tombstone_window: timedelta = timedelta(days=7)
 
     def for_tier(self, tier: str) -> TierLimits:
         # An unknown tier gets the strictest limits rather than none.

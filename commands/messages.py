@@ -43,15 +43,43 @@ class UpdateTask:
 
 
 @dataclass(frozen=True)
-class CompleteTask:
+class TaskCommand:
+    """A command about one existing task, with nothing more to say than which."""
+
     actor: Actor
     task_id: UUID
 
 
-@dataclass(frozen=True)
-class ReopenTask:
-    actor: Actor
-    task_id: UUID
+class CompleteTask(TaskCommand):
+    pass
+
+
+class ReopenTask(TaskCommand):
+    pass
+
+
+class HideTask(TaskCommand):
+    pass
+
+
+class UnhideTask(TaskCommand):
+    pass
+
+
+class ArchiveTask(TaskCommand):
+    pass
+
+
+class UnarchiveTask(TaskCommand):
+    pass
+
+
+class DeleteTask(TaskCommand):
+    pass
+
+
+class RestoreTask(TaskCommand):
+    pass
 
 
 @dataclass(frozen=True)

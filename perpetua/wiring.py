@@ -58,6 +58,7 @@ def limits_of(settings: Settings) -> Limits:
             ),
         },
         due_date_horizon=timedelta(days=settings.due_date_horizon_days),
+        tombstone_window=timedelta(days=settings.tombstone_window_days),
     )
 
 
