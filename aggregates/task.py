@@ -147,6 +147,9 @@ class Task(Aggregate):
         pass
 
     class Deleted(Aggregate.Event):
+        # Owner and title ride along: the recovery list shows them without other lookups.
+        owner_id: UUID
+        title: str
         deleted_at: datetime
         recoverable_until: datetime
 
@@ -311,10 +314,17 @@ class Task(Aggregate):
     def delete(self, *, at: datetime, recoverable_for: timedelta) -> None:
         """Delete, recoverably: restoring within `recoverable_for` brings it all back."""
         self._check_exists()
-        self._deleted(deleted_at=at, recoverable_until=at + recoverable_for)
+        self._deleted(
+            owner_id=self.owner_id,
+            title=self.title,
+            deleted_at=at,
+            recoverable_until=at + recoverable_for,
+        )
 
     @event(Deleted)
-    def _deleted(self, deleted_at: datetime, recoverable_until: datetime) -> None:
+    def _deleted(
+        self, owner_id: UUID, title: str, deleted_at: datetime, recoverable_until: datetime
+    ) -> None:
         self.deleted = True
         self.deleted_at = deleted_at
         self.recoverable_until = recoverable_until

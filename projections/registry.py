@@ -6,9 +6,11 @@ from typing import Any
 
 from projections.base import ReadModelProjection, ReadModelView
 from projections.task_list import TaskListProjection, TaskListView
+from projections.tombstones import TombstonesProjection, TombstonesView
 
 PROJECTIONS: dict[str, tuple[type[ReadModelProjection[Any]], type[ReadModelView]]] = {
     TaskListProjection.name: (TaskListProjection, TaskListView),
+    TombstonesProjection.name: (TombstonesProjection, TombstonesView),
 }
 
 

@@ -6,9 +6,6 @@ so recovery and sync can see them; the list and detail queries leave them out.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -19,6 +16,7 @@ from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from aggregates.task import Task
 from projections.base import ReadModelProjection, ReadModelView, ViewSession
+from projections.cursors import decode_cursor, encode_cursor
 
 PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
 # Tasks without a due date sort after every dated one.
@@ -38,10 +36,6 @@ TASK_COLUMNS = (
 UPDATABLE_COLUMNS = frozenset(
     {"title", "description", "priority", "due_date", "estimated_duration"}
 )
-
-
-class InvalidCursorError(ValueError):
-    """A `cursor` that this query did not hand out."""
 
 
 @dataclass(frozen=True)
@@ -73,28 +67,6 @@ class TaskPage:
     rows: list[dict[str, Any]]
     next_cursor: str | None
     position: int
-
-
-def encode_cursor(sort: str, row: dict[str, Any]) -> str:
-    value = row["sort_key"]
-    payload = {"s": sort, "v": value.isoformat() if isinstance(value, datetime) else value}
-    payload["id"] = str(row["id"])
-    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
-
-
-def decode_cursor(sort: str, cursor: str) -> tuple[Any, UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if payload["s"] != sort:
-            raise InvalidCursorError("the cursor belongs to another sort order")
-        value = payload["v"]
-        key = int(value) if sort.removeprefix("-") == "priority" else datetime.fromisoformat(value)
-        return key, UUID(payload["id"])
-    except (KeyError, TypeError, ValueError, binascii.Error, json.JSONDecodeError) as error:
-        if isinstance(error, InvalidCursorError):
-            raise
-        raise InvalidCursorError("the cursor is not valid") from None
 
 
 class TaskListView(ReadModelView):
@@ -156,6 +128,13 @@ class TaskListView(ReadModelView):
             " completed_by = %(completed_by)s, version = %(version)s, updated_at = %(at)s,"
             " last_position = %(position)s WHERE id = %(id)s"
         ).format(tasks)
+        self._set_flag = {
+            flag: SQL(
+                "UPDATE {} SET {} = %(value)s, version = %(version)s, updated_at = %(at)s,"
+                " last_position = %(position)s WHERE id = %(id)s"
+            ).format(tasks, Identifier(flag))
+            for flag in ("hidden", "archived", "deleted")
+        }
         self._get_task = SQL("SELECT {} FROM {} WHERE id = %s AND owner_id = %s").format(
             SQL(TASK_COLUMNS), tasks
         )
@@ -212,6 +191,27 @@ class TaskListView(ReadModelView):
             },
         )
 
+    def set_flag(
+        self,
+        session: ViewSession,
+        task_id: UUID,
+        flag: str,
+        value: bool,
+        version: int,
+        at: datetime,
+    ) -> None:
+        """`hidden`, `archived` or `deleted`."""
+        session.execute(
+            self._set_flag[flag],
+            {
+                "id": task_id,
+                "value": value,
+                "version": version,
+                "at": at,
+                "position": session.position,
+            },
+        )
+
     # -- reads --------------------------------------------------------------------------------
 
     def get_task(
@@ -233,7 +233,8 @@ class TaskListView(ReadModelView):
         next_cursor = None
         if len(rows) > query.limit:
             rows = rows[: query.limit]
-            next_cursor = encode_cursor(query.sort, rows[-1])
+            last = rows[-1]
+            next_cursor = encode_cursor(query.sort, last["sort_key"], last["id"])
         for row in rows:
             row.pop("sort_key")
         return TaskPage(rows=rows, next_cursor=next_cursor, position=position)
@@ -258,7 +259,10 @@ class TaskListView(ReadModelView):
             escaped = query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params["search"] = f"%{escaped}%"
         if query.cursor is not None:
-            params["after_key"], params["after_id"] = decode_cursor(query.sort, query.cursor)
+            key_type = int if query.sort_field == "priority" else datetime
+            params["after_key"], params["after_id"] = decode_cursor(
+                query.sort, query.cursor, key_type
+            )
             comparison = SQL("<") if query.descending else SQL(">")
             conditions.append(
                 SQL("({}, id) {} (%(after_key)s, %(after_id)s)").format(sort_key, comparison)
@@ -329,4 +333,33 @@ class TaskListProjection(ReadModelProjection[TaskListView]):
             completed_by=None,
             version=event.originator_version,
             at=event.timestamp,
+        )
+
+    @apply.register
+    def task_hidden(self, event: Task.Hidden, session: ViewSession) -> None:
+        self._flag(event, session, "hidden", True)
+
+    @apply.register
+    def task_unhidden(self, event: Task.Unhidden, session: ViewSession) -> None:
+        self._flag(event, session, "hidden", False)
+
+    @apply.register
+    def task_archived(self, event: Task.Archived, session: ViewSession) -> None:
+        self._flag(event, session, "archived", True)
+
+    @apply.register
+    def task_unarchived(self, event: Task.Unarchived, session: ViewSession) -> None:
+        self._flag(event, session, "archived", False)
+
+    @apply.register
+    def task_deleted(self, event: Task.Deleted, session: ViewSession) -> None:
+        self._flag(event, session, "deleted", True)
+
+    @apply.register
+    def task_restored(self, event: Task.Restored, session: ViewSession) -> None:
+        self._flag(event, session, "deleted", False)
+
+    def _flag(self, event: Task.Event, session: ViewSession, flag: str, value: bool) -> None:
+        self.view.set_flag(
+            session, event.originator_id, flag, value, event.originator_version, event.timestamp
         )

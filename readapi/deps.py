@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
 
 from infra.errors import ApiError
 from projections.task_list import TaskListView
+from projections.tombstones import TombstonesView
 from readapi.consistency import ProjectionProgress
 
 POSITION_HEADER = "X-Projection-Position"
@@ -26,7 +26,12 @@ def get_task_list(request: Request) -> TaskListView:
     return view
 
 
-def consistent_with(*projections: str) -> Callable[..., Awaitable[None]]:
+def get_tombstones(request: Request) -> TombstonesView:
+    view: TombstonesView = request.app.state.views["tombstones"]
+    return view
+
+
+def consistent_with(*projections: str) -> Any:
     """A dependency that holds the request until `projections` reached the client's position."""
 
     async def wait(
@@ -52,8 +57,8 @@ def consistent_with(*projections: str) -> Callable[..., Awaitable[None]]:
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
 
-    return wait
+    return Depends(wait)
 
 
 TaskListDep = Annotated[TaskListView, Depends(get_task_list)]
-TaskListConsistent = Depends(consistent_with("task_list"))
+TombstonesDep = Annotated[TombstonesView, Depends(get_tombstones)]

@@ -20,7 +20,7 @@ from projections.base import ReadModelView
 from readapi.consistency import ProjectionProgress
 from readapi.deps import POSITION_HEADER
 from readapi.health import ProjectionHealth
-from readapi.routes import tasks
+from readapi.routes import recovery, tasks
 
 API_PREFIX = "/api/v1"
 
@@ -68,6 +68,7 @@ def create_app(
 
     app.add_middleware(ProjectionPositionMiddleware, progress=progress, names=tuple(views))
     app.include_router(tasks.router, prefix=API_PREFIX)
+    app.include_router(recovery.router, prefix=API_PREFIX)
     return app
 
 

@@ -30,3 +30,10 @@ class TaskOut(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+class TombstoneOut(BaseModel):
+    task_id: UUID
+    title: str
+    deleted_at: datetime
+    recoverable_until: datetime

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Response
 
 from aggregates.task import Task
-from writeapi.schemas import TaskOut
+from writeapi.schemas import TaskOut, TombstoneOut
 
 POSITION_HEADER = "X-Event-Position"
 
@@ -34,4 +34,15 @@ def task_out(task: Task) -> TaskOut:
         version=task.version,
         created_at=task.created_on,
         updated_at=task.modified_on,
+    )
+
+
+def tombstone_out(task: Task) -> TombstoneOut:
+    assert task.deleted_at is not None
+    assert task.recoverable_until is not None
+    return TombstoneOut(
+        task_id=task.id,
+        title=task.title,
+        deleted_at=task.deleted_at,
+        recoverable_until=task.recoverable_until,
     )

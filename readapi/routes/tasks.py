@@ -13,12 +13,13 @@ from infra.auth import CurrentPrincipal
 from infra.database import EVENT_STORE_NAME
 from infra.envelope import Envelope
 from infra.errors import ApiError, error_responses
-from projections.task_list import InvalidCursorError, TaskListQuery
-from readapi.deps import TaskListConsistent, TaskListDep
+from projections.cursors import InvalidCursorError
+from projections.task_list import TaskListQuery
+from readapi.deps import TaskListDep, consistent_with
 from readapi.responses import read_response
 from readapi.schemas import TaskOut
 
-router = APIRouter(prefix="/tasks", tags=["tasks"], dependencies=[TaskListConsistent])
+router = APIRouter(prefix="/tasks", tags=["tasks"], dependencies=[consistent_with("task_list")])
 
 SortOrder = Literal[
     "created_at", "-created_at", "updated_at", "-updated_at",

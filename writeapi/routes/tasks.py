@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 from fastapi import APIRouter, Response, status
 
-from commands.messages import CompleteTask, CreateTask, ReopenTask, UpdateTask
+from aggregates.task import Task
+from commands.application import PerpetuaApplication, Saved
+from commands.messages import (
+    Actor,
+    ArchiveTask,
+    CompleteTask,
+    CreateTask,
+    DeleteTask,
+    HideTask,
+    ReopenTask,
+    UnarchiveTask,
+    UnhideTask,
+    UpdateTask,
+)
 from infra.envelope import Envelope
 from infra.errors import error_responses
 from writeapi.deps import ActorDep, ApplicationDep
-from writeapi.responses import task_out, with_position
-from writeapi.schemas import TaskCreate, TaskOut, TaskPatch
+from writeapi.responses import task_out, tombstone_out, with_position
+from writeapi.schemas import TaskCreate, TaskOut, TaskPatch, TombstoneOut
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -61,29 +75,83 @@ def update_task(
     return Envelope(data=task_out(saved.aggregate), meta=with_position(response, saved.position))
 
 
-@router.post(
-    "/{task_id}/complete",
-    response_model=Envelope[TaskOut],
-    responses=error_responses("TASK_NOT_FOUND", "TASK_ARCHIVED", "TASK_ALREADY_COMPLETED"),
-)
-def complete_task(
-    task_id: UUID, actor: ActorDep, application: ApplicationDep, response: Response
-) -> Envelope[TaskOut]:
-    """Mark a task completed."""
-    saved = application.complete_task(CompleteTask(actor=actor, task_id=task_id))
-    return Envelope(data=task_out(saved.aggregate), meta=with_position(response, saved.position))
+def _task_action(
+    action: str,
+    summary: str,
+    run: Callable[[PerpetuaApplication, Actor, UUID], Saved[Task]],
+    *codes: str,
+) -> None:
+    """Register `POST /tasks/{task_id}/<action>`: a body-less command answered with the task."""
+
+    def endpoint(
+        task_id: UUID, actor: ActorDep, application: ApplicationDep, response: Response
+    ) -> Envelope[TaskOut]:
+        saved = run(application, actor, task_id)
+        return Envelope(
+            data=task_out(saved.aggregate), meta=with_position(response, saved.position)
+        )
+
+    router.add_api_route(
+        f"/{{task_id}}/{action}",
+        endpoint,
+        methods=["POST"],
+        name=f"{action}_task",
+        summary=summary,
+        response_model=Envelope[TaskOut],
+        responses=error_responses("TASK_NOT_FOUND", *codes),
+    )
 
 
-@router.post(
-    "/{task_id}/reopen",
-    response_model=Envelope[TaskOut],
-    responses=error_responses(
-        "TASK_NOT_FOUND", "TASK_ARCHIVED", "TASK_NOT_COMPLETED", "TASK_LIMIT_EXCEEDED"
-    ),
+_task_action(
+    "complete",
+    "Mark a task completed.",
+    lambda app, actor, task_id: app.complete_task(CompleteTask(actor, task_id)),
+    "TASK_ARCHIVED",
+    "TASK_ALREADY_COMPLETED",
 )
-def reopen_task(
+_task_action(
+    "reopen",
+    "Reopen a completed task.",
+    lambda app, actor, task_id: app.reopen_task(ReopenTask(actor, task_id)),
+    "TASK_ARCHIVED",
+    "TASK_NOT_COMPLETED",
+    "TASK_LIMIT_EXCEEDED",
+)
+_task_action(
+    "hide",
+    "Hide a task from the default list.",
+    lambda app, actor, task_id: app.hide_task(HideTask(actor, task_id)),
+    "TASK_ARCHIVED",
+)
+_task_action(
+    "unhide",
+    "Show a hidden task in the default list again.",
+    lambda app, actor, task_id: app.unhide_task(UnhideTask(actor, task_id)),
+    "TASK_ARCHIVED",
+)
+_task_action(
+    "archive",
+    "Archive a task: read-only, out of the default list, not counted as active.",
+    lambda app, actor, task_id: app.archive_task(ArchiveTask(actor, task_id)),
+)
+_task_action(
+    "unarchive",
+    "Bring an archived task back.",
+    lambda app, actor, task_id: app.unarchive_task(UnarchiveTask(actor, task_id)),
+    "TASK_LIMIT_EXCEEDED",
+)
+
+
+@router.delete(
+    "/{task_id}",
+    response_model=Envelope[TombstoneOut],
+    responses=error_responses("TASK_NOT_FOUND"),
+)
+def delete_task(
     task_id: UUID, actor: ActorDep, application: ApplicationDep, response: Response
-) -> Envelope[TaskOut]:
-    """Reopen a completed task."""
-    saved = application.reopen_task(ReopenTask(actor=actor, task_id=task_id))
-    return Envelope(data=task_out(saved.aggregate), meta=with_position(response, saved.position))
+) -> Envelope[TombstoneOut]:
+    """Delete a task; it can be restored until `recoverable_until`."""
+    saved = application.delete_task(DeleteTask(actor, task_id))
+    return Envelope(
+        data=tombstone_out(saved.aggregate), meta=with_position(response, saved.position)
+    )

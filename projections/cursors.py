@@ -1,0 +1,43 @@
+"""Opaque keyset cursors: the sort order and the (key, id) of the last row handed out.
+
+A cursor is only valid for the order it was made for, so a client that changes the sort
+starts from the first page instead of getting a silently wrong one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+
+class InvalidCursorError(ValueError):
+    """A `cursor` that this query did not hand out."""
+
+
+def encode_cursor(order: str, key: int | datetime, row_id: UUID) -> str:
+    value = key.isoformat() if isinstance(key, datetime) else key
+    payload = {"s": order, "v": value, "id": str(row_id)}
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def decode_cursor(
+    order: str, cursor: str, key_type: type[int] | type[datetime]
+) -> tuple[Any, UUID]:
+    """The (key, id) to continue after; InvalidCursorError for anything else."""
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(payload, dict):
+            raise InvalidCursorError("the cursor is not valid")
+        if payload["s"] != order:
+            raise InvalidCursorError("the cursor belongs to another sort order")
+        value = payload["v"]
+        key = int(value) if key_type is int else datetime.fromisoformat(value)
+        return key, UUID(payload["id"])
+    except InvalidCursorError:
+        raise
+    except (KeyError, TypeError, ValueError, binascii.Error) as error:
+        raise InvalidCursorError("the cursor is not valid") from error
