@@ -7,14 +7,12 @@ import threading
 from collections.abc import Sequence
 from datetime import timedelta
 
-from eventsourcing.postgres import PostgresApplicationRecorder
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from commands.application import PerpetuaApplication
 from commands.limits import Limits, TierLimits
 from infra.database import (
-    EVENT_STORE_NAME,
     EVENTS_SCHEMA,
     READ_SCHEMA,
     DatabaseAddress,
@@ -27,6 +25,7 @@ from infra.settings import Settings
 from projections.base import ReadModelView, open_datastore
 from projections.registry import PROJECTIONS, projection_names
 from projectors.runner import ProjectionWorker, run_workers
+from readapi.history import EventStoreReader, TaskHistory
 from readapi.main import create_app as create_read_app
 from writeapi.idempotency_store import IdempotencyStore
 from writeapi.main import create_app as create_write_app
@@ -119,17 +118,17 @@ def build_read_api(settings: Settings) -> FastAPI:
     address = database_of(settings)
     prepare_database(address)
     views = build_views(address)
-    store = open_datastore(address, EVENTS_SCHEMA, pool_size=1)
-    recorder = PostgresApplicationRecorder(store, events_table_name=f"{EVENT_STORE_NAME}_events")
+    reader = EventStoreReader(env=address.eventsourcing_env())
 
     def store_head() -> int:
-        return recorder.max_notification_id() or 0
+        return reader.recorder.max_notification_id() or 0
 
     return create_read_app(
         settings,
         views=views,
         conninfo=address.conninfo,
         store_head=store_head,
+        task_history=TaskHistory(reader),
         key_set=load_key_set(settings, need_private=False),
     )
 

@@ -10,6 +10,7 @@ from infra.errors import ApiError
 from projections.task_list import TaskListView
 from projections.tombstones import TombstonesView
 from readapi.consistency import ProjectionProgress
+from readapi.history import TaskHistory
 
 POSITION_HEADER = "X-Projection-Position"
 MIN_POSITION_HEADER = "X-Min-Position"
@@ -24,6 +25,11 @@ def get_progress(request: Request) -> ProjectionProgress:
 def get_task_list(request: Request) -> TaskListView:
     view: TaskListView = request.app.state.views["task_list"]
     return view
+
+
+def get_task_history(request: Request) -> TaskHistory:
+    history: TaskHistory = request.app.state.task_history
+    return history
 
 
 def get_tombstones(request: Request) -> TombstonesView:
@@ -61,4 +67,5 @@ def consistent_with(*projections: str) -> Any:
 
 
 TaskListDep = Annotated[TaskListView, Depends(get_task_list)]
+TaskHistoryDep = Annotated[TaskHistory, Depends(get_task_history)]
 TombstonesDep = Annotated[TombstonesView, Depends(get_tombstones)]

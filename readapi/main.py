@@ -20,6 +20,7 @@ from projections.base import ReadModelView
 from readapi.consistency import ProjectionProgress
 from readapi.deps import POSITION_HEADER
 from readapi.health import ProjectionHealth
+from readapi.history import TaskHistory
 from readapi.routes import recovery, tasks
 
 API_PREFIX = "/api/v1"
@@ -31,6 +32,7 @@ def create_app(
     views: Mapping[str, ReadModelView],
     conninfo: str,
     store_head: Callable[[], int],
+    task_history: TaskHistory,
     key_set: KeySet,
 ) -> FastAPI:
     """`store_head` reads the newest position of the event store, for lag and readiness."""
@@ -46,6 +48,7 @@ def create_app(
         await progress.stop()
         for view in views.values():
             view.datastore.close()
+        task_history.reader.close()
 
     app = FastAPI(
         title="Perpetua Flow — read API",
@@ -56,6 +59,7 @@ def create_app(
     app.state.settings = settings
     app.state.views = dict(views)
     app.state.progress = progress
+    app.state.task_history = task_history
 
     install_common(
         app,

@@ -8,6 +8,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 
 from infra.auth import CurrentPrincipal
 from infra.database import EVENT_STORE_NAME
@@ -15,9 +18,9 @@ from infra.envelope import Envelope
 from infra.errors import ApiError, error_responses
 from projections.cursors import InvalidCursorError
 from projections.task_list import TaskListQuery
-from readapi.deps import TaskListDep, consistent_with
+from readapi.deps import TaskHistoryDep, TaskListDep, consistent_with
 from readapi.responses import read_response
-from readapi.schemas import TaskOut
+from readapi.schemas import HistoryEntryOut, TaskOut, task_out_of
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], dependencies=[consistent_with("task_list")])
 
@@ -81,12 +84,34 @@ async def list_tasks(
 @router.get(
     "/{task_id}",
     response_model=Envelope[TaskOut],
-    responses=error_responses("TASK_NOT_FOUND", "PROJECTION_LAGGING"),
+    responses=error_responses(
+        "TASK_NOT_FOUND", "NOT_FOUND", "VALIDATION_ERROR", "PROJECTION_LAGGING"
+    ),
 )
 async def get_task(
-    request: Request, task_id: UUID, principal: CurrentPrincipal, view: TaskListDep
+    request: Request,
+    task_id: UUID,
+    principal: CurrentPrincipal,
+    view: TaskListDep,
+    history: TaskHistoryDep,
+    version: Annotated[int | None, Query(ge=1, description="The task at this version.")] = None,
+    as_of: Annotated[
+        AwareDatetime | None, Query(description="The task as it was at this instant.")
+    ] = None,
 ) -> Response:
-    """One task."""
+    """One task; with `version` or `as_of`, as it was then (replayed from its events)."""
+    if version is not None and as_of is not None:
+        raise ApiError(
+            "VALIDATION_ERROR",
+            "give either version or as_of, not both",
+            details={"fields": [{"loc": ["query", "version"]}, {"loc": ["query", "as_of"]}]},
+        )
+    if version is not None or as_of is not None:
+        task = await run_in_threadpool(
+            history.task_at, principal.user_id, task_id, version=version, as_of=as_of
+        )
+        payload = Envelope[TaskOut](data=task_out_of(task), meta={"version": task.version})
+        return JSONResponse(jsonable_encoder(payload))
     row, position = await run_in_threadpool(
         view.get_task, principal.user_id, task_id, EVENT_STORE_NAME
     )
@@ -96,3 +121,19 @@ async def get_task(
         )
     payload = Envelope[TaskOut](data=TaskOut.model_validate(row), meta={"position": position})
     return read_response(request, payload, position)
+
+
+@router.get(
+    "/{task_id}/history",
+    response_model=Envelope[list[HistoryEntryOut]],
+    responses=error_responses("TASK_NOT_FOUND"),
+)
+async def task_history(
+    task_id: UUID, principal: CurrentPrincipal, history: TaskHistoryDep
+) -> Response:
+    """Every event of the task, oldest first, from the event store."""
+    entries = await run_in_threadpool(history.events, principal.user_id, task_id)
+    payload = Envelope[list[HistoryEntryOut]](
+        data=[HistoryEntryOut.model_validate(entry, from_attributes=True) for entry in entries]
+    )
+    return JSONResponse(jsonable_encoder(payload))
