@@ -7,18 +7,14 @@ further `typer.Typer()` groups / commands next to `keys`.
 """
 
 import json
-import logging
 import os
 import subprocess
-import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import psycopg
 import typer
 from eventsourcing.persistence import PersistenceError
-from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
 from infra.database import (
@@ -26,8 +22,9 @@ from infra.database import (
     release_embedded_postgres,
     resolve_database,
 )
-from infra.logging import configure_logging
 from infra.settings import Settings
+from perpetua.console import JsonOption, err, out, setup
+from perpetua.operate import projections_app
 from perpetua.serve import (
     run_until_signalled,
     serve_http,
@@ -45,36 +42,9 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="RS256 signing keys for access tokens.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-
-out = Console()
-err = Console(stderr=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-
+app.add_typer(projections_app, name="projections")
 
 # -- shared set-up -------------------------------------------------------------------------
-
-
-def _setup(*, tool: bool = False, **overrides: Any) -> Settings:
-    """Settings (environment + .env, then `overrides`) and logging, for every command.
-
-    `tool` commands print their result on stdout, so their log lines go to stderr and
-    `--json` output stays parseable; the long-running processes log to stdout.
-    """
-    try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as error:
-        err.print(f"[red]invalid configuration:[/red]\n{error}")
-        raise typer.Exit(2) from None
-    configure_logging(settings.log_level, settings.log_format)
-    if tool:
-        for handler in logging.getLogger().handlers:
-            if isinstance(handler, logging.StreamHandler):
-                handler.setStream(sys.stderr)
-    # These log every pg_ctl command / every readiness poll at INFO: only problems matter.
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    return settings
 
 
 def _check_bind(settings: Settings, host: str) -> None:
@@ -147,7 +117,7 @@ def _print_summary(
 def up(json_output: JsonOption = False) -> None:
     """Run the whole service: (embedded) PostgreSQL, write API, read API, projectors."""
     # With --json, stdout carries only the summary: every log line goes to stderr.
-    settings = _setup(tool=json_output)
+    settings = setup(tool=json_output)
     env_overrides: dict[str, str] = {
         # Children must find the same data directory whatever their working directory.
         "PERPETUA_DATA_DIR": str(settings.perpetua_data_dir.resolve()),
@@ -161,7 +131,7 @@ def up(json_output: JsonOption = False) -> None:
             env_overrides["LOG_FORMAT"] = "console"
     # Set for this process too: the children inherit os.environ.
     os.environ.update(env_overrides)
-    settings = _setup(tool=json_output)
+    settings = setup(tool=json_output)
     _check_bind(settings, settings.write_api_host)
     _check_bind(settings, settings.read_api_host)
 
@@ -236,7 +206,7 @@ PortOption = Annotated[int | None, typer.Option(help="Port (default from setting
 @app.command()
 def writeapi(host: HostOption = None, port: PortOption = None) -> None:
     """Serve the write API (commands) until SIGTERM/SIGINT."""
-    settings = _setup(write_api_host=host, write_api_port=port)
+    settings = setup(write_api_host=host, write_api_port=port)
     _check_bind(settings, settings.write_api_host)
     from perpetua.wiring import build_write_api  # lazily: keeps `perpetua --help` fast
 
@@ -251,7 +221,7 @@ def writeapi(host: HostOption = None, port: PortOption = None) -> None:
 @app.command()
 def readapi(host: HostOption = None, port: PortOption = None) -> None:
     """Serve the read API (queries) until SIGTERM/SIGINT."""
-    settings = _setup(read_api_host=host, read_api_port=port)
+    settings = setup(read_api_host=host, read_api_port=port)
     _check_bind(settings, settings.read_api_host)
     from perpetua.wiring import build_read_api
 
@@ -268,7 +238,7 @@ def projector(
     ] = None,
 ) -> None:
     """Run projections (all, or the NAMES given) until SIGTERM/SIGINT."""
-    settings = _setup()
+    settings = setup()
     from perpetua.wiring import projection_names, run_projectors
 
     chosen = list(names or [])
@@ -296,7 +266,7 @@ def keys_generate(
     json_output: JsonOption = False,
 ) -> None:
     """Write a new RS256 key pair for signing access tokens."""
-    settings = _setup(tool=True)
+    settings = setup(tool=True)
     from infra.keys import KeyConfigurationError, generate_key_pair
 
     directory = (directory or settings.keys_dir).resolve()

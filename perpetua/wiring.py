@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
@@ -24,7 +24,9 @@ from infra.keys import load_key_set
 from infra.settings import Settings
 from projections.base import ReadModelView, open_datastore
 from projections.registry import PROJECTIONS, projection_names
+from projectors.rebuild import RebuildReport, rebuild
 from projectors.runner import ProjectionWorker, run_workers
+from projectors.status import ProjectionStatus, projection_statuses
 from readapi.history import EventStoreReader, TaskHistory
 from readapi.main import create_app as create_read_app
 from writeapi.idempotency_store import IdempotencyStore
@@ -152,3 +154,30 @@ def run_projectors(settings: Settings, names: Sequence[str], stop: threading.Eve
         application.close()
         for worker in workers:
             worker.projection.view.datastore.close()
+
+
+def projection_status(settings: Settings) -> list[ProjectionStatus]:
+    address = database_of(settings)
+    prepare_database(address)
+    application = build_application(settings, address)
+    views = build_views(address)
+    try:
+        return projection_statuses(application, views, datetime.now(tz=UTC))
+    finally:
+        application.close()
+        for view in views.values():
+            view.datastore.close()
+
+
+def rebuild_projection(
+    settings: Settings, name: str, on_progress: Callable[[int, int], None]
+) -> RebuildReport:
+    """Replay the store into fresh tables for `name` and swap them in (see projectors.rebuild)."""
+    projection_class, view_class = PROJECTIONS[name]
+    address = database_of(settings)
+    prepare_database(address)
+    application = build_application(settings, address)
+    try:
+        return rebuild(application, address, projection_class, view_class, on_progress=on_progress)
+    finally:
+        application.close()

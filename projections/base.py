@@ -44,10 +44,13 @@ class ReadModelView(PostgresTrackingRecorder):
         kwargs.setdefault("tracking_table_name", f"{self.projection_name}_tracking")
         super().__init__(datastore, **kwargs)
         self.schema = Identifier(self.datastore.schema)
+        # The view's own tables (the tracking table aside), for rebuilds to move them.
+        self.table_names: list[str] = []
         self._notify = SQL("SELECT pg_notify(%s, %s)")
 
     def table(self, name: str) -> Composed:
         self.check_identifier_length(name)
+        self.table_names.append(name)
         return SQL("{}.{}").format(self.schema, Identifier(name))
 
     @contextmanager
@@ -55,12 +58,15 @@ class ReadModelView(PostgresTrackingRecorder):
         """Rows written in the block commit with `tracking`, or not at all."""
         with self.datastore.transaction(commit=True) as cursor:
             yield ViewSession(cursor)
-            # Raises IntegrityError (rolling everything back) if this position was applied.
-            self._insert_tracking(cursor, tracking)
-            cursor.execute(
-                self._notify,
-                (PROGRESS_CHANNEL, f"{self.projection_name}:{tracking.notification_id}"),
-            )
+            self.track(cursor, tracking)
+
+    def track(self, cursor: Cursor[DictRow], tracking: Tracking) -> None:
+        """Record `tracking` in the cursor's transaction, and announce it on commit."""
+        # Raises IntegrityError (rolling everything back) if this position was applied.
+        self._insert_tracking(cursor, tracking)
+        cursor.execute(
+            self._notify, (PROGRESS_CHANNEL, f"{self.projection_name}:{tracking.notification_id}")
+        )
 
     @contextmanager
     def snapshot(self) -> Iterator[Cursor[DictRow]]:
@@ -94,9 +100,12 @@ class ReadModelProjection(Projection[TView], Generic[TView]):
     def process_batch(self, events: Sequence[tuple[Any, int]], tracking: Tracking) -> None:
         """Apply (event, position) pairs in one transaction that ends at `tracking`."""
         with self.view.session(tracking) as session:
-            for domain_event, position in events:
-                session.position = position
-                self.apply(domain_event, session)
+            self.apply_all(events, session)
+
+    def apply_all(self, events: Sequence[tuple[Any, int]], session: ViewSession) -> None:
+        for domain_event, position in events:
+            session.position = position
+            self.apply(domain_event, session)
 
 
 def open_datastore(

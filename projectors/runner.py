@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresSubscription
 
 from projections.base import ReadModelProjection
@@ -61,6 +61,10 @@ class ProjectionWorker:
             try:
                 self._follow()
                 failures = 0
+            except IntegrityError:
+                # The tracking row is ahead of this subscription: a rebuild swapped in tables
+                # that already hold these events. Nothing was applied; follow from there.
+                logger.info("projection %s: tracking moved ahead; resubscribing", self.name)
             except Exception:
                 delay = RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS) - 1)]
                 logger.exception("projection %s failed; restarting in %ss", self.name, delay)
@@ -89,6 +93,8 @@ class ProjectionWorker:
         try:
             events = [(self.app.mapper.to_domain_event(note), note.id) for note in batch]
             self.projection.process_batch(events, Tracking(self.app.name, batch[-1].id))
+        except IntegrityError:
+            raise  # the tracking row moved ahead (a rebuild): not this batch's fault
         except Exception:
             # Nothing of the batch was committed; say where, so an operator can look.
             logger.error(

@@ -7,96 +7,25 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
-from typing import Any
 
-import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
-from psycopg import sql
 
 from commands.application import PerpetuaApplication
-from commands.messages import Actor, CompleteTask, CreateTask, SignIn, UpdateTask
+from commands.messages import Actor, CreateTask, SignIn
 from infra.database import EVENT_STORE_NAME, DatabaseAddress
-from infra.settings import Settings
-from perpetua.wiring import build_application, build_views
+from perpetua.wiring import build_views
 from projections.task_list import TaskListProjection, TaskListView
 from projectors.runner import ProjectionWorker
+from tests.integration.support import (
+    replay_into,
+    task_rows,
+    tracked_position,
+    wait_until,
+    write_history,
+)
 
 pytestmark = pytest.mark.integration
-
-WAIT_SECONDS = 60
-
-
-@pytest.fixture
-def application(fresh_database: DatabaseAddress) -> Iterator[PerpetuaApplication]:
-    app = build_application(Settings(), fresh_database)
-    yield app
-    app.close()
-
-
-def task_rows(address: DatabaseAddress, schema: str) -> list[dict[str, Any]]:
-    with psycopg.connect(address.conninfo, row_factory=psycopg.rows.dict_row) as conn:
-        return conn.execute(
-            sql.SQL("SELECT * FROM {}.tasks ORDER BY id").format(sql.Identifier(schema))
-        ).fetchall()
-
-
-def tracked_position(address: DatabaseAddress, schema: str = "read") -> int:
-    with psycopg.connect(address.conninfo) as conn:
-        row = conn.execute(
-            sql.SQL(
-                "SELECT notification_id FROM {}.task_list_tracking WHERE application_name = %s"
-            ).format(sql.Identifier(schema)),
-            (EVENT_STORE_NAME,),
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
-def wait_until(condition: Any, timeout: float = WAIT_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
-
-
-def write_history(app: PerpetuaApplication, tasks: int) -> int:
-    """Tasks created, renamed and some completed; returns the store head."""
-    actor = Actor(
-        app.sign_in(SignIn("dev", "load@example.com", "load@example.com", "L")).user.id,
-        tier="pro",
-    )
-    ids = [
-        app.create_task(CreateTask(actor=actor, title=f"task {n}")).aggregate.id
-        for n in range(tasks)
-    ]
-    for number, task_id in enumerate(ids):
-        app.update_task(
-            UpdateTask(actor, task_id, version=1, changes={"title": f"renamed {number}"})
-        )
-        if number % 3 == 0:
-            app.complete_task(CompleteTask(actor=actor, task_id=task_id))
-    return app.recorder.max_notification_id() or 0
-
-
-def rebuild(address: DatabaseAddress, app: PerpetuaApplication, schema: str) -> None:
-    """Replay the whole store into fresh tables in `schema`, as an operator's rebuild would."""
-    with psycopg.connect(address.conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    view = build_views(address, ["task_list"], schema=schema)["task_list"]
-    view.create_table()
-    worker = ProjectionWorker(app, TaskListProjection(view))
-    head = app.recorder.max_notification_id() or 0
-    thread = threading.Thread(target=worker.run)
-    thread.start()
-    try:
-        wait_until(lambda: (view.max_tracking_id(EVENT_STORE_NAME) or 0) >= head)
-    finally:
-        worker.stop()
-        thread.join(timeout=10)
-        view.datastore.close()
 
 
 def start_projector(address: DatabaseAddress) -> subprocess.Popen[bytes]:
@@ -129,7 +58,7 @@ def test_projector_killed_mid_stream_resumes_to_the_same_table_as_a_rebuild(
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=20)
 
-    rebuild(fresh_database, application, "read_rebuilt")
+    replay_into(fresh_database, application, "read_rebuilt")
     live, rebuilt = task_rows(fresh_database, "read"), task_rows(fresh_database, "read_rebuilt")
     assert len(live) == 600
     assert live == rebuilt

@@ -1,0 +1,106 @@
+"""Operator commands: `perpetua projections status | rebuild`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from infra.database import release_embedded_postgres
+from perpetua.console import JsonOption, err, out, setup
+
+projections_app = typer.Typer(help="Watch and rebuild the read models.", no_args_is_help=True)
+
+
+@projections_app.command("status")
+def status(json_output: JsonOption = False) -> None:
+    """Per projection: position, store head, lag in events and seconds, state."""
+    settings = setup(tool=True)
+    from perpetua.wiring import projection_status
+
+    try:
+        statuses = projection_status(settings)
+    finally:
+        release_embedded_postgres()
+    if json_output:
+        out.print_json(json.dumps([asdict(s) for s in statuses]))
+        return
+    table = Table(title="Projections")
+    for column in ("projection", "position", "head", "lag (events)", "lag (seconds)", "state"):
+        table.add_column(column, justify="left" if column in ("projection", "state") else "right")
+    for s in statuses:
+        colour = {"up to date": "green", "behind": "yellow"}.get(s.state, "red")
+        table.add_row(
+            s.name,
+            str(s.position),
+            str(s.head),
+            str(s.lag_events),
+            f"{s.lag_seconds:.1f}",
+            f"[{colour}]{s.state}[/{colour}]",
+        )
+    out.print(table)
+
+
+@projections_app.command("rebuild")
+def rebuild(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Projections to rebuild (default: all).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Replay the store into fresh tables and swap them in; reads go on meanwhile."""
+    settings = setup(tool=True)
+    from perpetua.wiring import projection_names, rebuild_projection
+    from projectors.rebuild import RebuildInProgressError
+
+    chosen = list(names or projection_names())
+    unknown = sorted(set(chosen) - set(projection_names()))
+    if unknown:
+        err.print(f"[red]unknown projection(s): {', '.join(unknown)}[/red]")
+        err.print(f"known: {', '.join(projection_names())}")
+        raise typer.Exit(2)
+    reports = []
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>8.0f} events/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, console=err, disable=json_output) as progress:
+            for name in chosen:
+                task = progress.add_task(name, total=None, rate=0.0)
+
+                def advance(position: int, head: int, task: TaskID = task) -> None:
+                    elapsed = progress.tasks[task].elapsed or 0.0
+                    rate = position / elapsed if elapsed else 0.0
+                    progress.update(task, completed=position, total=head, rate=rate)
+
+                reports.append(rebuild_projection(settings, name, advance))
+    except RebuildInProgressError as error:
+        err.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        release_embedded_postgres()
+    if json_output:
+        out.print_json(json.dumps([asdict(r) for r in reports]))
+        return
+    for report in reports:
+        out.print(
+            f"rebuilt [bold]{report.projection}[/bold]: {report.events} events, "
+            f"now at position {report.position}"
+        )

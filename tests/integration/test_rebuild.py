@@ -1,0 +1,160 @@
+"""Blue/green rebuild: replay into fresh tables while reads and writes go on, then swap."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+
+from commands.application import PerpetuaApplication
+from commands.messages import Actor, CreateTask, SignIn
+from infra.database import EVENT_STORE_NAME, DatabaseAddress
+from perpetua.wiring import build_views
+from projections.task_list import TaskListProjection, TaskListQuery, TaskListView
+from projections.tombstones import TombstonesProjection, TombstonesView
+from projectors.rebuild import REBUILD_LOCK_CLASS, RebuildInProgressError, rebuild
+from projectors.runner import ProjectionWorker
+from tests.integration.support import (
+    replay_into,
+    task_rows,
+    tracked_position,
+    wait_until,
+    write_history,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def live_projector(address: DatabaseAddress, app: PerpetuaApplication) -> Iterator[TaskListView]:
+    view = build_views(address, ["task_list"])["task_list"]
+    assert isinstance(view, TaskListView)
+    worker = ProjectionWorker(app, TaskListProjection(view))
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        yield view
+    finally:
+        worker.stop()
+        thread.join(timeout=10)
+        view.datastore.close()
+
+
+def test_rebuild_swaps_in_equal_tables_while_reads_and_writes_go_on(
+    fresh_database: DatabaseAddress, application: PerpetuaApplication
+) -> None:
+    head = write_history(application, tasks=150)
+    owner = Actor(
+        application.sign_in(SignIn("dev", "live@example.com", "live@example.com", "L")).user.id,
+        tier="pro",
+    )
+    with live_projector(fresh_database, application) as live:
+        wait_until(lambda: tracked_position(fresh_database) >= head)
+        stop = threading.Event()
+        read_errors: list[BaseException] = []
+        reads = 0
+
+        def keep_reading() -> None:
+            nonlocal reads
+            while not stop.is_set():
+                try:
+                    live.list_tasks(TaskListQuery(owner_id=owner.user_id), EVENT_STORE_NAME)
+                    reads += 1
+                except BaseException as error:  # any failure is what this test looks for
+                    read_errors.append(error)
+
+        def keep_writing() -> None:
+            for number in range(40):
+                application.create_task(CreateTask(actor=owner, title=f"during {number}"))
+
+        reader = threading.Thread(target=keep_reading)
+        writer = threading.Thread(target=keep_writing)
+        reader.start()
+        writer.start()
+        positions: list[int] = []
+        report = rebuild(
+            application,
+            fresh_database,
+            TaskListProjection,
+            TaskListView,
+            on_progress=lambda position, _head: positions.append(position),
+        )
+        writer.join(timeout=60)
+        final_head = application.recorder.max_notification_id() or 0
+        wait_until(lambda: tracked_position(fresh_database) >= final_head)
+        stop.set()
+        reader.join(timeout=10)
+
+    assert read_errors == []
+    assert reads > 0
+    assert positions == sorted(positions)
+    assert report.position >= head
+    replay_into(fresh_database, application, "read_check")
+    assert task_rows(fresh_database, "read") == task_rows(fresh_database, "read_check")
+    assert len(task_rows(fresh_database, "read")) == 190
+    with psycopg.connect(fresh_database.conninfo) as conn:
+        leftovers = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild_%'"
+            " OR nspname LIKE 'retired_%'"
+        ).fetchall()
+    assert leftovers == []
+
+
+def test_rebuild_of_an_empty_or_missing_read_model_creates_it(
+    fresh_database: DatabaseAddress, application: PerpetuaApplication
+) -> None:
+    head = write_history(application, tasks=5)
+    with psycopg.connect(fresh_database.conninfo, autocommit=True) as conn:
+        conn.execute("DROP TABLE read.tombstones, read.tombstones_tracking")
+    report = rebuild(application, fresh_database, TombstonesProjection, TombstonesView)
+    assert report.position == head
+    view = build_views(fresh_database, ["tombstones"])["tombstones"]
+    assert view.max_tracking_id(EVENT_STORE_NAME) == head
+    view.datastore.close()
+
+
+def test_a_second_rebuild_of_the_same_projection_is_refused(
+    fresh_database: DatabaseAddress, application: PerpetuaApplication
+) -> None:
+    with psycopg.connect(fresh_database.conninfo, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s, hashtext('task_list'))", (REBUILD_LOCK_CLASS,))
+        with pytest.raises(RebuildInProgressError):
+            rebuild(application, fresh_database, TaskListProjection, TaskListView)
+
+
+def test_cli_reports_status_and_rebuilds(
+    fresh_database: DatabaseAddress, application: PerpetuaApplication
+) -> None:
+    head = write_history(application, tasks=10)
+    a = fresh_database
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgresql://{a.user}:{a.password}@/{a.dbname}?host={a.host}&port={a.port}",
+        "LOG_LEVEL": "WARNING",
+    }
+
+    def perpetua(*args: str) -> object:
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "perpetua", *args, "--json"],
+            env=env,
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
+        return json.loads(result.stdout)
+
+    before = {s["name"]: s for s in perpetua("projections", "status")}  # type: ignore[attr-defined]
+    assert before["task_list"]["state"] == "behind"
+    assert before["task_list"]["lag_events"] == head
+    rebuilt = perpetua("projections", "rebuild", "task_list")
+    assert rebuilt == [{"projection": "task_list", "position": head, "events": head}]
+    after = {s["name"]: s for s in perpetua("projections", "status")}  # type: ignore[attr-defined]
+    assert (after["task_list"]["position"], after["task_list"]["state"]) == (head, "up to date")
+    assert after["tombstones"]["state"] == "behind"
