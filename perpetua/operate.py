@@ -1,4 +1,4 @@
-"""Operator commands: `perpetua projections status | rebuild`."""
+"""Operator commands: `perpetua projections status | rebuild`, `perpetua events verify`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,32 @@ from infra.database import release_embedded_postgres
 from perpetua.console import JsonOption, err, out, setup
 
 projections_app = typer.Typer(help="Watch and rebuild the read models.", no_args_is_help=True)
+events_app = typer.Typer(help="Check the event store.", no_args_is_help=True)
+
+
+@events_app.command("verify")
+def verify(json_output: JsonOption = False) -> None:
+    """Check the store: every event decodes, versions contiguous, positions increasing."""
+    settings = setup(tool=True)
+    from perpetua.wiring import verify_event_store
+
+    try:
+        report = verify_event_store(settings)
+    finally:
+        release_embedded_postgres()
+    if json_output:
+        out.print_json(json.dumps({**asdict(report), "intact": report.intact}))
+    else:
+        verdict = "[green]intact[/green]" if report.intact else "[red]DAMAGED[/red]"
+        out.print(f"event store {verdict}: {report.events} events, {report.aggregates} aggregates")
+        out.print(
+            f"positions {report.first_position}..{report.last_position}, "
+            f"{report.position_gaps} gap(s) from rolled-back appends (harmless)"
+        )
+        for problem in report.problems:
+            out.print(f"[red]- {problem}[/red]")
+    if not report.intact:
+        raise typer.Exit(1)
 
 
 @projections_app.command("status")

@@ -27,6 +27,7 @@ from projections.registry import PROJECTIONS, projection_names
 from projectors.rebuild import RebuildReport, rebuild
 from projectors.runner import ProjectionWorker, run_workers
 from projectors.status import ProjectionStatus, projection_statuses
+from projectors.verify import StoreReport, verify_store
 from readapi.history import EventStoreReader, TaskHistory
 from readapi.main import create_app as create_read_app
 from writeapi.idempotency_store import IdempotencyStore
@@ -179,5 +180,15 @@ def rebuild_projection(
     application = build_application(settings, address)
     try:
         return rebuild(application, address, projection_class, view_class, on_progress=on_progress)
+    finally:
+        application.close()
+
+
+def verify_event_store(settings: Settings) -> StoreReport:
+    address = database_of(settings)
+    prepare_database(address)
+    application = build_application(settings, address)
+    try:
+        return verify_store(application)
     finally:
         application.close()
