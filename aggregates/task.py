@@ -216,6 +216,27 @@ class Task(Aggregate):
         self.deleted_at: datetime | None = None
         self.recoverable_until: datetime | None = None
 
+    def state(self) -> dict[str, Any]:
+        """The task as its users see it: every public field, by name."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "priority": self.priority,
+            "due_date": self.due_date,
+            "estimated_duration": self.estimated_duration,
+            "focus_time_seconds": self.focus_time_seconds,
+            "completed": self.completed,
+            "completed_at": self.completed_at,
+            "completed_by": self.completed_by,
+            "hidden": self.hidden,
+            "archived": self.archived,
+            "template_id": self.template_id,
+            "version": self.version,
+            "created_at": self.created_on,
+            "updated_at": self.modified_on,
+        }
+
     @property
     def is_active(self) -> bool:
         """Counts against the active-task limit."""

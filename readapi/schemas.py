@@ -52,25 +52,6 @@ class HistoryEntryOut(BaseModel):
 
 def task_out_of(task: Task) -> TaskOut:
     """A task replayed from its events, in the shape the projection serves."""
-    return TaskOut(
-        id=task.id,
-        title=task.title,
-        description=task.description,
-        priority=task.priority,  # type: ignore[arg-type]  # validated by the domain
-        due_date=task.due_date,
-        estimated_duration=task.estimated_duration,
-        focus_time_seconds=task.focus_time_seconds,
-        completed=task.completed,
-        completed_at=task.completed_at,
-        completed_by=task.completed_by,  # type: ignore[arg-type]
-        hidden=task.hidden,
-        archived=task.archived,
-        template_id=task.template_id,
-        subtask_count=0,
-        subtasks_completed=0,
-        note_count=0,
-        reminder_count=0,
-        version=task.version,
-        created_at=task.created_on,
-        updated_at=task.modified_on,
-    )
+    # Subtasks, notes and reminders don't exist yet, so their counts are 0.
+    counts = {"subtask_count": 0, "subtasks_completed": 0, "note_count": 0, "reminder_count": 0}
+    return TaskOut.model_validate({**task.state(), **counts})

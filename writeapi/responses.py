@@ -17,24 +17,7 @@ def with_position(response: Response, position: int) -> dict[str, int]:
 
 
 def task_out(task: Task) -> TaskOut:
-    return TaskOut(
-        id=task.id,
-        title=task.title,
-        description=task.description,
-        priority=task.priority,  # type: ignore[arg-type]  # validated by the domain
-        due_date=task.due_date,
-        estimated_duration=task.estimated_duration,
-        focus_time_seconds=task.focus_time_seconds,
-        completed=task.completed,
-        completed_at=task.completed_at,
-        completed_by=task.completed_by,  # type: ignore[arg-type]
-        hidden=task.hidden,
-        archived=task.archived,
-        template_id=task.template_id,
-        version=task.version,
-        created_at=task.created_on,
-        updated_at=task.modified_on,
-    )
+    return TaskOut.model_validate(task.state())
 
 
 def tombstone_out(task: Task) -> TombstoneOut:
