@@ -24,6 +24,17 @@ GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
 @contextmanager
+def _stop_signals_handled_by(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """Handle SIGINT and SIGTERM with `handler` inside the block; restore the old handlers."""
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
 def _signals_swallowed() -> Iterator[None]:
     """Ignore stop signals that arrive after uvicorn has stopped handling them.
 
@@ -36,12 +47,8 @@ def _signals_swallowed() -> Iterator[None]:
     def absorb(signum: int, frame: FrameType | None) -> None:
         pass  # the shutdown this signal asks for has already happened (or is happening)
 
-    previous = {sig: signal.signal(sig, absorb) for sig in STOP_SIGNALS}
-    try:
+    with _stop_signals_handled_by(absorb):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @contextmanager
@@ -51,12 +58,8 @@ def signals_raise_exit() -> Iterator[None]:
     def exit_now(signum: int, frame: FrameType | None) -> None:
         raise SystemExit(128 + signum)
 
-    previous = {sig: signal.signal(sig, exit_now) for sig in STOP_SIGNALS}
-    try:
+    with _stop_signals_handled_by(exit_now):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @contextmanager
@@ -72,12 +75,8 @@ def signals_deferred() -> Iterator[None]:
     def remember(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
 
-    previous = {sig: signal.signal(sig, remember) for sig in STOP_SIGNALS}
-    try:
+    with _stop_signals_handled_by(remember):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     if received:
         raise SystemExit(128 + received[0])
 
@@ -115,9 +114,5 @@ def run_until_signalled(target: Callable[[threading.Event], None]) -> None:
             raise SystemExit(128 + signum)
         stop.set()
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in STOP_SIGNALS}
-    try:
+    with _stop_signals_handled_by(request_stop):
         target(stop)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
