@@ -34,6 +34,7 @@ from commands.messages import (
     TaskCommand,
     UnarchiveTask,
     UnhideTask,
+    UpdateProfile,
     UpdateTask,
 )
 from commands.refresh_tokens import format_token, new_secret, parse_refresh_token
@@ -153,6 +154,16 @@ class PerpetuaApplication(Application[UUID]):
             return self._head_position()
         session.revoke("logout")
         return self._save(session)
+
+    def update_profile(self, command: UpdateProfile) -> Saved[User]:
+        def attempt() -> Saved[User]:
+            user = self.get_user(command.actor.user_id)
+            if not user.update_profile(command.changes):
+                return Saved(user, self._head_position())
+            return Saved(user, self._save(user))
+
+        # A concurrent sign-in also appends to the user: re-apply the change on top of it.
+        return self._retry_on_conflict(attempt)
 
     def get_user(self, user_id: UUID) -> User:
         user = self._get_owned(

@@ -90,3 +90,9 @@ class RefreshSession:
 @dataclass(frozen=True)
 class Logout:
     refresh_token: str
+
+
+@dataclass(frozen=True)
+class UpdateProfile:
+    actor: Actor
+    changes: dict[str, Any] = field(default_factory=dict)

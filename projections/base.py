@@ -8,16 +8,18 @@ read API answer `X-Min-Position` within milliseconds instead of polling.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
+from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from infra.database import DatabaseAddress
 
@@ -59,6 +61,29 @@ class ReadModelView(PostgresTrackingRecorder):
         with self.datastore.transaction(commit=True) as cursor:
             yield ViewSession(cursor)
             self.track(cursor, tracking)
+
+    def update_row(
+        self,
+        session: ViewSession,
+        table: Composed,
+        row_id: UUID,
+        columns: Mapping[str, Any],
+        *,
+        version: int,
+        at: datetime,
+    ) -> None:
+        """Set `columns` of row `row_id`, with the aggregate version, time and position."""
+        assignments: list[Composable] = [
+            SQL("{} = %({})s").format(Identifier(name), SQL(name)) for name in sorted(columns)
+        ]
+        assignments.append(
+            SQL("version = %(version)s, updated_at = %(at)s, last_position = %(position)s")
+        )
+        statement = SQL("UPDATE {} SET {} WHERE id = %(id)s").format(
+            table, SQL(", ").join(assignments)
+        )
+        params = {**columns, "version": version, "at": at, "position": session.position}
+        session.execute(statement, {**params, "id": row_id})
 
     def track(self, cursor: Cursor[DictRow], tracking: Tracking) -> None:
         """Record `tracking` in the cursor's transaction, and announce it on commit."""

@@ -7,10 +7,12 @@ from typing import Any
 from projections.base import ReadModelProjection, ReadModelView
 from projections.task_list import TaskListProjection, TaskListView
 from projections.tombstones import TombstonesProjection, TombstonesView
+from projections.user_profiles import UserProfilesProjection, UserProfilesView
 
 PROJECTIONS: dict[str, tuple[type[ReadModelProjection[Any]], type[ReadModelView]]] = {
     TaskListProjection.name: (TaskListProjection, TaskListView),
     TombstonesProjection.name: (TombstonesProjection, TombstonesView),
+    UserProfilesProjection.name: (UserProfilesProjection, UserProfilesView),
 }
 
 

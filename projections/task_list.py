@@ -123,18 +123,6 @@ class TaskListView(ReadModelView):
             " %(priority_rank)s, %(due_date)s, %(estimated_duration)s, %(template_id)s,"
             " %(version)s, %(at)s, %(at)s, %(position)s)"
         ).format(tasks)
-        self._set_completed = SQL(
-            "UPDATE {} SET completed = %(completed)s, completed_at = %(completed_at)s,"
-            " completed_by = %(completed_by)s, version = %(version)s, updated_at = %(at)s,"
-            " last_position = %(position)s WHERE id = %(id)s"
-        ).format(tasks)
-        self._set_flag = {
-            flag: SQL(
-                "UPDATE {} SET {} = %(value)s, version = %(version)s, updated_at = %(at)s,"
-                " last_position = %(position)s WHERE id = %(id)s"
-            ).format(tasks, Identifier(flag))
-            for flag in ("hidden", "archived", "deleted")
-        }
         self._get_task = SQL("SELECT {} FROM {} WHERE id = %s AND owner_id = %s").format(
             SQL(TASK_COLUMNS), tasks
         )
@@ -155,18 +143,7 @@ class TaskListView(ReadModelView):
         columns = {name: value for name, value in changes.items() if name in UPDATABLE_COLUMNS}
         if "priority" in columns:
             columns["priority_rank"] = PRIORITY_RANK[columns["priority"]]
-        assignments: list[Composable] = [
-            SQL("{} = %({})s").format(Identifier(name), SQL(name)) for name in sorted(columns)
-        ]
-        assignments.append(SQL("version = %(version)s, updated_at = %(at)s"))
-        assignments.append(SQL("last_position = %(position)s"))
-        statement = SQL("UPDATE {} SET {} WHERE id = %(id)s").format(
-            self.tasks_table, SQL(", ").join(assignments)
-        )
-        session.execute(
-            statement,
-            {**columns, "version": version, "at": at, "position": session.position, "id": task_id},
-        )
+        self.update_row(session, self.tasks_table, task_id, columns, version=version, at=at)
 
     def set_completed(
         self,
@@ -178,18 +155,12 @@ class TaskListView(ReadModelView):
         version: int,
         at: datetime,
     ) -> None:
-        session.execute(
-            self._set_completed,
-            {
-                "id": task_id,
-                "completed": completed_at is not None,
-                "completed_at": completed_at,
-                "completed_by": completed_by,
-                "version": version,
-                "at": at,
-                "position": session.position,
-            },
-        )
+        columns = {
+            "completed": completed_at is not None,
+            "completed_at": completed_at,
+            "completed_by": completed_by,
+        }
+        self.update_row(session, self.tasks_table, task_id, columns, version=version, at=at)
 
     def set_flag(
         self,
@@ -201,16 +172,7 @@ class TaskListView(ReadModelView):
         at: datetime,
     ) -> None:
         """`hidden`, `archived` or `deleted`."""
-        session.execute(
-            self._set_flag[flag],
-            {
-                "id": task_id,
-                "value": value,
-                "version": version,
-                "at": at,
-                "position": session.position,
-            },
-        )
+        self.update_row(session, self.tasks_table, task_id, {flag: value}, version=version, at=at)
 
     # -- reads --------------------------------------------------------------------------------
 
