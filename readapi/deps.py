@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Query, Request
 from infra.errors import ApiError
 from projections.task_list import TaskListView
 from projections.tombstones import TombstonesView
+from projections.user_profiles import UserProfilesView
 from readapi.consistency import ProjectionProgress
 from readapi.history import TaskHistory
 
@@ -34,6 +35,11 @@ def get_task_history(request: Request) -> TaskHistory:
 
 def get_tombstones(request: Request) -> TombstonesView:
     view: TombstonesView = request.app.state.views["tombstones"]
+    return view
+
+
+def get_user_profiles(request: Request) -> UserProfilesView:
+    view: UserProfilesView = request.app.state.views["user_profiles"]
     return view
 
 
@@ -69,3 +75,4 @@ def consistent_with(*projections: str) -> Any:
 TaskListDep = Annotated[TaskListView, Depends(get_task_list)]
 TaskHistoryDep = Annotated[TaskHistory, Depends(get_task_history)]
 TombstonesDep = Annotated[TombstonesView, Depends(get_tombstones)]
+UserProfilesDep = Annotated[UserProfilesView, Depends(get_user_profiles)]

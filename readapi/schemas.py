@@ -50,6 +50,28 @@ class HistoryEntryOut(BaseModel):
     data: dict[str, Any]
 
 
+class EffectiveLimits(BaseModel):
+    """None means unlimited."""
+
+    active_tasks: int | None
+    subtasks_per_task: int | None
+    notes_per_task: int | None
+    reminders_per_task: int | None
+    description_length: int | None
+
+
+class MeOut(BaseModel):
+    id: UUID
+    email: str
+    name: str
+    avatar_url: str | None
+    timezone: str
+    tier: str
+    version: int
+    created_at: datetime
+    limits: EffectiveLimits
+
+
 def task_out_of(task: Task) -> TaskOut:
     """A task replayed from its events, in the shape the projection serves."""
     # Subtasks, notes and reminders don't exist yet, so their counts are 0.

@@ -94,3 +94,23 @@ class TombstoneOut(BaseModel):
     title: str
     deleted_at: datetime
     recoverable_until: datetime
+
+
+class ProfilePatch(StrictBody):
+    """Only the fields present change; `null` clears the avatar (and is refused elsewhere)."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"\S")] | None = (
+        None
+    )
+    avatar_url: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+
+
+class ProfileOut(BaseModel):
+    id: UUID
+    email: str
+    name: str
+    avatar_url: str | None
+    timezone: str
+    tier: str
+    version: int
