@@ -16,7 +16,8 @@ from eventsourcing.utils import EnvType
 from aggregates.active_tasks import ActiveTasks
 from aggregates.auth_session import AuthSession, InvalidRefreshTokenError, RefreshTokenReusedError
 from aggregates.errors import ConcurrentModificationError, DomainError
-from aggregates.task import Task, TaskNotFoundError, TaskRules, VersionConflictError
+from aggregates.task import Task
+from aggregates.task_rules import TaskNotFoundError, TaskRules, VersionConflictError
 from aggregates.user import User, UserNotFoundError
 from commands.limits import Limits
 from commands.messages import (

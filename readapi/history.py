@@ -18,7 +18,8 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
 from aggregates.errors import DomainError
-from aggregates.task import Task, TaskNotFoundError
+from aggregates.task import Task
+from aggregates.task_rules import TaskNotFoundError
 from infra.database import EVENT_STORE_NAME, EVENTS_SCHEMA
 
 # Event attributes every event has; the history shows them as fields of their own.

@@ -9,11 +9,11 @@ from uuid import uuid4
 import pytest
 
 from aggregates.active_tasks import TaskLimitExceededError
-from aggregates.task import (
+from aggregates.task import Task
+from aggregates.task_rules import (
     DescriptionTooLongError,
     DueDateTooFarError,
     InvalidTaskError,
-    Task,
     TaskAlreadyCompletedError,
     TaskNotCompletedError,
     TaskNotFoundError,

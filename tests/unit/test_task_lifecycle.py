@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aggregates.active_tasks import TaskLimitExceededError
-from aggregates.task import (
-    Task,
+from aggregates.task import Task
+from aggregates.task_rules import (
     TaskArchivedError,
     TaskNotFoundError,
     TombstoneExpiredError,

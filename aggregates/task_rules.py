@@ -1,0 +1,105 @@
+"""What a task may hold, per tier: the guards' rules, and the task's domain errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from aggregates.errors import DomainError
+
+PRIORITIES = ("low", "medium", "high")
+TITLE_MAX_LENGTH = 200
+DURATION_RANGE_MINUTES = (1, 720)
+
+
+class TaskError(DomainError):
+    code = "TASK_ERROR"
+
+
+class TaskNotFoundError(TaskError):
+    code = "TASK_NOT_FOUND"
+
+
+class InvalidTaskError(TaskError):
+    code = "VALIDATION_ERROR"
+
+
+class DescriptionTooLongError(TaskError):
+    code = "DESCRIPTION_TOO_LONG"
+
+
+class DueDateTooFarError(TaskError):
+    code = "DUE_DATE_TOO_FAR"
+
+
+class VersionConflictError(TaskError):
+    code = "VERSION_CONFLICT"
+
+
+class TaskArchivedError(TaskError):
+    code = "TASK_ARCHIVED"
+
+
+class TaskAlreadyCompletedError(TaskError):
+    code = "TASK_ALREADY_COMPLETED"
+
+
+class TaskNotCompletedError(TaskError):
+    code = "TASK_NOT_COMPLETED"
+
+
+class TombstoneNotFoundError(TaskError):
+    code = "NOT_FOUND"
+
+
+class TombstoneExpiredError(TaskError):
+    code = "TOMBSTONE_EXPIRED"
+
+
+@dataclass(frozen=True)
+class TaskRules:
+    """What the guards need to know that the task itself does not: the tier's limits, now."""
+
+    now: datetime
+    description_max_length: int
+    due_date_horizon: timedelta
+
+    def check(self, field: str, value: Any) -> None:
+        """Raise the domain error for a field value this user may not set."""
+        if field == "title":
+            if not isinstance(value, str) or not value.strip() or len(value) > TITLE_MAX_LENGTH:
+                raise InvalidTaskError(
+                    f"title must be 1-{TITLE_MAX_LENGTH} characters", field="title"
+                )
+        elif field == "description":
+            if value is not None and len(value) > self.description_max_length:
+                raise DescriptionTooLongError(
+                    f"description is longer than {self.description_max_length} characters",
+                    max_length=self.description_max_length,
+                )
+        elif field == "priority":
+            if value not in PRIORITIES:
+                raise InvalidTaskError(f"priority must be one of {PRIORITIES}", field="priority")
+        elif field == "due_date":
+            self._check_due_date(value)
+        elif field == "estimated_duration":
+            low, high = DURATION_RANGE_MINUTES
+            if value is not None and not low <= value <= high:
+                raise InvalidTaskError(
+                    f"estimated_duration must be {low}-{high} minutes", field="estimated_duration"
+                )
+        else:
+            raise InvalidTaskError(f"{field} cannot be changed this way", field=field)
+
+    def _check_due_date(self, value: datetime | None) -> None:
+        if value is None:
+            return
+        if value.tzinfo is None:
+            raise InvalidTaskError("due_date must carry a UTC offset", field="due_date")
+        latest = self.now + self.due_date_horizon
+        if value > latest:
+            raise DueDateTooFarError(
+                f"due_date may be at most {self.due_date_horizon.days} days ahead",
+                latest_allowed=latest.isoformat(),
+            )
