@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
 from aggregates.task_rules import (
+    InvalidSubtaskError,
+    SubtaskLimitExceededError,
+    SubtaskNotFoundError,
+    SubtasksIncompleteError,
     TaskAlreadyCompletedError,
     TaskArchivedError,
     TaskNotCompletedError,
@@ -18,6 +23,12 @@ from aggregates.task_rules import (
     TombstoneNotFoundError,
     VersionConflictError,
 )
+
+
+@dataclass
+class Subtask:
+    title: str
+    completed: bool = False
 
 
 class Task(Aggregate):
@@ -65,6 +76,26 @@ class Task(Aggregate):
 
     class Restored(Aggregate.Event):
         pass
+
+    class SubtaskAdded(Aggregate.Event):
+        subtask_id: UUID
+        title: str
+
+    class SubtaskRenamed(Aggregate.Event):
+        subtask_id: UUID
+        title: str
+
+    class SubtaskCompleted(Aggregate.Event):
+        subtask_id: UUID
+
+    class SubtaskReopened(Aggregate.Event):
+        subtask_id: UUID
+
+    class SubtaskRemoved(Aggregate.Event):
+        subtask_id: UUID
+
+    class SubtasksReordered(Aggregate.Event):
+        order: list[UUID]
 
     @classmethod
     def create(
@@ -125,6 +156,9 @@ class Task(Aggregate):
         self.deleted = False
         self.deleted_at: datetime | None = None
         self.recoverable_until: datetime | None = None
+        # Subtask id -> [title, completed]; the list below is their order.
+        self.subtasks: dict[UUID, Subtask] = {}
+        self.subtask_order: list[UUID] = []
 
     def state(self) -> dict[str, Any]:
         """The task as its users see it: every public field, by name."""
@@ -145,7 +179,15 @@ class Task(Aggregate):
             "version": self.version,
             "created_at": self.created_on,
             "updated_at": self.modified_on,
+            "subtasks": [
+                {"id": sid, "position": index, **asdict(self.subtasks[sid])}
+                for index, sid in enumerate(self.subtask_order)
+            ],
         }
+
+    @property
+    def open_subtasks(self) -> list[UUID]:
+        return [sid for sid in self.subtask_order if not self.subtasks[sid].completed]
 
     @property
     def is_active(self) -> bool:
@@ -172,11 +214,20 @@ class Task(Aggregate):
         for name, value in changes.items():
             setattr(self, name, value)
 
-    def complete(self, *, at: datetime) -> None:
+    def complete(self, *, at: datetime, force: bool = False) -> None:
+        """Complete; with open subtasks only when forced, which completes them too."""
         self._check_writable()
         if self.completed:
             raise TaskAlreadyCompletedError("the task is already completed")
-        self._completed(completed_at=at, completed_by="manual")
+        open_subtasks = self.open_subtasks
+        if open_subtasks and not force:
+            raise SubtasksIncompleteError(
+                f"{len(open_subtasks)} subtask(s) are still open; complete them or force",
+                open_subtasks=len(open_subtasks),
+            )
+        for subtask_id in open_subtasks:
+            self._subtask_completed(subtask_id=subtask_id)
+        self._completed(completed_at=at, completed_by="force" if force else "manual")
 
     @event(Completed)
     def _completed(self, completed_at: datetime, completed_by: str) -> None:
@@ -275,6 +326,98 @@ class Task(Aggregate):
         self.deleted = False
         self.deleted_at = None
         self.recoverable_until = None
+
+    # -- subtasks: a completed task never has an open subtask ------------------------------
+
+    def add_subtask(self, title: str, *, rules: TaskRules) -> UUID:
+        """Append a subtask; on a completed task this reopens the task."""
+        self._check_writable()
+        rules.check_subtask_title(title)
+        limit = rules.subtasks_per_task
+        if limit is not None and len(self.subtasks) >= limit:
+            raise SubtaskLimitExceededError(
+                f"a task may have at most {limit} subtasks", limit=limit
+            )
+        if self.completed:
+            self._reopened()
+        subtask_id = uuid4()
+        self._subtask_added(subtask_id=subtask_id, title=title)
+        return subtask_id
+
+    @event(SubtaskAdded)
+    def _subtask_added(self, subtask_id: UUID, title: str) -> None:
+        self.subtasks[subtask_id] = Subtask(title=title)
+        self.subtask_order.append(subtask_id)
+
+    def rename_subtask(self, subtask_id: UUID, title: str, *, rules: TaskRules) -> bool:
+        subtask = self._subtask(subtask_id)
+        rules.check_subtask_title(title)
+        if subtask.title == title:
+            return False
+        self._subtask_renamed(subtask_id=subtask_id, title=title)
+        return True
+
+    @event(SubtaskRenamed)
+    def _subtask_renamed(self, subtask_id: UUID, title: str) -> None:
+        self.subtasks[subtask_id].title = title
+
+    def complete_subtask(self, subtask_id: UUID, *, at: datetime) -> bool:
+        """Completing the last open subtask completes the task (`completed_by` auto)."""
+        if self._subtask(subtask_id).completed:
+            return False
+        self._subtask_completed(subtask_id=subtask_id)
+        if not self.completed and not self.open_subtasks:
+            self._completed(completed_at=at, completed_by="auto")
+        return True
+
+    @event(SubtaskCompleted)
+    def _subtask_completed(self, subtask_id: UUID) -> None:
+        self.subtasks[subtask_id].completed = True
+
+    def reopen_subtask(self, subtask_id: UUID) -> bool:
+        """Reopening a subtask of a completed task reopens the task."""
+        if not self._subtask(subtask_id).completed:
+            return False
+        if self.completed:
+            self._reopened()
+        self._subtask_reopened(subtask_id=subtask_id)
+        return True
+
+    @event(SubtaskReopened)
+    def _subtask_reopened(self, subtask_id: UUID) -> None:
+        self.subtasks[subtask_id].completed = False
+
+    def remove_subtask(self, subtask_id: UUID) -> None:
+        self._subtask(subtask_id)
+        self._subtask_removed(subtask_id=subtask_id)
+
+    @event(SubtaskRemoved)
+    def _subtask_removed(self, subtask_id: UUID) -> None:
+        del self.subtasks[subtask_id]
+        self.subtask_order.remove(subtask_id)
+
+    def reorder_subtasks(self, order: list[UUID]) -> bool:
+        """`order` must name every subtask exactly once."""
+        self._check_writable()
+        if sorted(order) != sorted(self.subtask_order) or len(set(order)) != len(order):
+            raise InvalidSubtaskError(
+                "order must list every subtask of the task exactly once", field="subtask_ids"
+            )
+        if order == self.subtask_order:
+            return False
+        self._subtasks_reordered(order=order)
+        return True
+
+    @event(SubtasksReordered)
+    def _subtasks_reordered(self, order: list[UUID]) -> None:
+        self.subtask_order = list(order)
+
+    def _subtask(self, subtask_id: UUID) -> Subtask:
+        self._check_writable()
+        subtask = self.subtasks.get(subtask_id)
+        if subtask is None:
+            raise SubtaskNotFoundError("subtask not found")
+        return subtask
 
     def _check_exists(self) -> None:
         if self.deleted:

@@ -49,6 +49,22 @@ class TaskNotCompletedError(TaskError):
     code = "TASK_NOT_COMPLETED"
 
 
+class SubtaskNotFoundError(TaskError):
+    code = "NOT_FOUND"
+
+
+class InvalidSubtaskError(TaskError):
+    code = "VALIDATION_ERROR"
+
+
+class SubtaskLimitExceededError(TaskError):
+    code = "SUBTASK_LIMIT_EXCEEDED"
+
+
+class SubtasksIncompleteError(TaskError):
+    code = "SUBTASKS_INCOMPLETE"
+
+
 class TombstoneNotFoundError(TaskError):
     code = "NOT_FOUND"
 
@@ -64,6 +80,13 @@ class TaskRules:
     now: datetime
     description_max_length: int
     due_date_horizon: timedelta
+    subtasks_per_task: int | None = None  # None: unlimited
+
+    def check_subtask_title(self, title: Any) -> None:
+        if not isinstance(title, str) or not title.strip() or len(title) > TITLE_MAX_LENGTH:
+            raise InvalidSubtaskError(
+                f"a subtask title must be 1-{TITLE_MAX_LENGTH} characters", field="title"
+            )
 
     def check(self, field: str, value: Any) -> None:
         """Raise the domain error for a field value this user may not set."""

@@ -22,14 +22,20 @@ from aggregates.user import User, UserNotFoundError
 from commands.limits import Limits
 from commands.messages import (
     Actor,
+    AddSubtask,
     ArchiveTask,
+    CompleteSubtask,
     CompleteTask,
     CreateTask,
     DeleteTask,
     HideTask,
     Logout,
     RefreshSession,
+    RemoveSubtask,
+    RenameSubtask,
+    ReopenSubtask,
     ReopenTask,
+    ReorderSubtasks,
     RestoreTask,
     SignIn,
     TaskCommand,
@@ -212,7 +218,9 @@ class PerpetuaApplication(Application[UUID]):
             ) from None
 
     def complete_task(self, command: CompleteTask) -> Saved[Task]:
-        return self._change_task(command, lambda task: task.complete(at=self.clock()))
+        return self._change_task(
+            command, lambda task: task.complete(at=self.clock(), force=command.force)
+        )
 
     def reopen_task(self, command: ReopenTask) -> Saved[Task]:
         return self._change_task(command, lambda task: task.reopen())
@@ -239,6 +247,41 @@ class PerpetuaApplication(Application[UUID]):
         """Bring a deleted task back, same id, same history; it counts as active again."""
         return self._change_task(
             command, lambda task: task.restore(now=self.clock()), deleted_ok=True
+        )
+
+    # -- subtasks ---------------------------------------------------------------------------
+
+    def add_subtask(self, command: AddSubtask) -> tuple[Saved[Task], UUID]:
+        added: list[UUID] = []
+        rules = self._task_rules(command.actor)
+
+        def add(task: Task) -> None:
+            added.append(task.add_subtask(command.title, rules=rules))
+
+        saved = self._change_task(command, add)
+        return saved, added[-1]
+
+    def rename_subtask(self, command: RenameSubtask) -> Saved[Task]:
+        rules = self._task_rules(command.actor)
+        return self._change_task(
+            command,
+            lambda task: task.rename_subtask(command.subtask_id, command.title, rules=rules),
+        )
+
+    def complete_subtask(self, command: CompleteSubtask) -> Saved[Task]:
+        return self._change_task(
+            command, lambda task: task.complete_subtask(command.subtask_id, at=self.clock())
+        )
+
+    def reopen_subtask(self, command: ReopenSubtask) -> Saved[Task]:
+        return self._change_task(command, lambda task: task.reopen_subtask(command.subtask_id))
+
+    def remove_subtask(self, command: RemoveSubtask) -> Saved[Task]:
+        return self._change_task(command, lambda task: task.remove_subtask(command.subtask_id))
+
+    def reorder_subtasks(self, command: ReorderSubtasks) -> Saved[Task]:
+        return self._change_task(
+            command, lambda task: task.reorder_subtasks(list(command.subtask_ids))
         )
 
     # -- helpers ----------------------------------------------------------------------------
@@ -334,10 +377,12 @@ class PerpetuaApplication(Application[UUID]):
         return self.limits.for_tier(actor.tier).active_tasks
 
     def _task_rules(self, actor: Actor) -> TaskRules:
+        tier = self.limits.for_tier(actor.tier)
         return TaskRules(
             now=self.clock(),
-            description_max_length=self.limits.for_tier(actor.tier).description_length,
+            description_max_length=tier.description_length,
             due_date_horizon=self.limits.due_date_horizon,
+            subtasks_per_task=tier.subtasks_per_task,
         )
 
     def _head_position(self) -> int:

@@ -50,8 +50,9 @@ class TaskCommand:
     task_id: UUID
 
 
+@dataclass(frozen=True)
 class CompleteTask(TaskCommand):
-    pass
+    force: bool = False  # also complete the open subtasks
 
 
 class ReopenTask(TaskCommand):
@@ -96,3 +97,35 @@ class Logout:
 class UpdateProfile:
     actor: Actor
     changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AddSubtask(TaskCommand):
+    title: str
+
+
+@dataclass(frozen=True)
+class SubtaskCommand(TaskCommand):
+    subtask_id: UUID
+
+
+@dataclass(frozen=True)
+class RenameSubtask(SubtaskCommand):
+    title: str
+
+
+class CompleteSubtask(SubtaskCommand):
+    pass
+
+
+class ReopenSubtask(SubtaskCommand):
+    pass
+
+
+class RemoveSubtask(SubtaskCommand):
+    pass
+
+
+@dataclass(frozen=True)
+class ReorderSubtasks(TaskCommand):
+    subtask_ids: list[UUID]

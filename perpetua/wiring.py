@@ -54,9 +54,12 @@ def limits_of(settings: Settings) -> Limits:
             "free": TierLimits(
                 active_tasks=settings.active_tasks_free,
                 description_length=settings.description_length_free,
+                subtasks_per_task=settings.subtasks_per_task_free,
             ),
             "pro": TierLimits(
-                active_tasks=None, description_length=settings.description_length_pro
+                active_tasks=None,
+                description_length=settings.description_length_pro,
+                subtasks_per_task=settings.subtasks_per_task_pro,
             ),
         },
         due_date_horizon=timedelta(days=settings.due_date_horizon_days),
