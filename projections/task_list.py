@@ -17,6 +17,7 @@ from psycopg.sql import SQL, Composable, Composed, Identifier
 from aggregates.task import Task
 from projections.base import ReadModelProjection, ReadModelView, ViewSession
 from projections.cursors import decode_cursor, encode_cursor
+from projections.subtask_rows import SubtaskRows
 
 PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
 # Tasks without a due date sort after every dated one.
@@ -116,6 +117,7 @@ class TaskListView(ReadModelView):
                     Identifier(f"tasks_{suffix}_idx"), tasks, SQL(columns)
                 )
             )
+        self.subtasks = SubtaskRows(self, tasks)
         self._insert_task = SQL(
             "INSERT INTO {} (id, owner_id, title, description, priority, priority_rank, due_date,"
             " estimated_duration, template_id, version, created_at, updated_at, last_position)"
@@ -183,6 +185,8 @@ class TaskListView(ReadModelView):
         with self.snapshot() as cursor:
             row = cursor.execute(self._get_task, (task_id, owner_id)).fetchone()
             position = self.position_in(cursor, application_name)
+            if row is not None:
+                row["subtasks"] = self.subtasks.of_task(cursor, task_id)
         if row is not None and row["deleted"]:
             row = None
         return row, position
@@ -324,4 +328,39 @@ class TaskListProjection(ReadModelProjection[TaskListView]):
     def _flag(self, event: Task.Event, session: ViewSession, flag: str, value: bool) -> None:
         self.view.set_flag(
             session, event.originator_id, flag, value, event.originator_version, event.timestamp
+        )
+
+    @apply.register
+    def task_subtask_added(self, event: Task.SubtaskAdded, session: ViewSession) -> None:
+        self.view.subtasks.add(session, event.originator_id, event.subtask_id, event.title)
+        self._recount(event, session)
+
+    @apply.register
+    def task_subtask_renamed(self, event: Task.SubtaskRenamed, session: ViewSession) -> None:
+        self.view.subtasks.set(session, event.subtask_id, "title", event.title)
+        self._recount(event, session)
+
+    @apply.register
+    def task_subtask_completed(self, event: Task.SubtaskCompleted, session: ViewSession) -> None:
+        self.view.subtasks.set(session, event.subtask_id, "completed", True)
+        self._recount(event, session)
+
+    @apply.register
+    def task_subtask_reopened(self, event: Task.SubtaskReopened, session: ViewSession) -> None:
+        self.view.subtasks.set(session, event.subtask_id, "completed", False)
+        self._recount(event, session)
+
+    @apply.register
+    def task_subtask_removed(self, event: Task.SubtaskRemoved, session: ViewSession) -> None:
+        self.view.subtasks.remove(session, event.subtask_id)
+        self._recount(event, session)
+
+    @apply.register
+    def task_subtasks_reordered(self, event: Task.SubtasksReordered, session: ViewSession) -> None:
+        self.view.subtasks.reorder(session, event.order)
+        self._recount(event, session)
+
+    def _recount(self, event: Task.Event, session: ViewSession) -> None:
+        self.view.subtasks.recount(
+            session, event.originator_id, event.originator_version, event.timestamp
         )

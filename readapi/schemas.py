@@ -41,6 +41,19 @@ class TombstoneOut(BaseModel):
     recoverable_until: datetime
 
 
+class SubtaskOut(BaseModel):
+    id: UUID
+    title: str
+    completed: bool
+    position: int
+
+
+class TaskDetailOut(TaskOut):
+    """One task with its parts."""
+
+    subtasks: list[SubtaskOut]
+
+
 class HistoryEntryOut(BaseModel):
     version: int
     position: int
@@ -72,8 +85,14 @@ class MeOut(BaseModel):
     limits: EffectiveLimits
 
 
-def task_out_of(task: Task) -> TaskOut:
+def task_out_of(task: Task) -> TaskDetailOut:
     """A task replayed from its events, in the shape the projection serves."""
-    # Subtasks, notes and reminders don't exist yet, so their counts are 0.
-    counts = {"subtask_count": 0, "subtasks_completed": 0, "note_count": 0, "reminder_count": 0}
-    return TaskOut.model_validate({**task.state(), **counts})
+    state = task.state()
+    counts = {
+        "subtask_count": len(state["subtasks"]),
+        "subtasks_completed": sum(1 for s in state["subtasks"] if s["completed"]),
+        # Notes and reminders don't exist yet.
+        "note_count": 0,
+        "reminder_count": 0,
+    }
+    return TaskDetailOut.model_validate({**state, **counts})

@@ -21,7 +21,7 @@ from infra.settings import Settings
 from infra.tokens import TokenIssuer, TokenVerifier
 from writeapi.idempotency import IdempotencyMiddleware
 from writeapi.idempotency_store import IdempotencyStore
-from writeapi.routes import auth, recovery, tasks, users
+from writeapi.routes import auth, recovery, subtasks, tasks, users
 
 API_PREFIX = "/api/v1"
 # Expired keys are overwritten when reused anyway; this only keeps the table small.
@@ -91,6 +91,7 @@ def create_app(
     app.include_router(auth.jwks_router)
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(tasks.router, prefix=API_PREFIX)
+    app.include_router(subtasks.router, prefix=API_PREFIX)
     app.include_router(recovery.router, prefix=API_PREFIX)
     app.include_router(users.router, prefix=API_PREFIX)
     if settings.is_dev:

@@ -70,6 +70,25 @@ class TaskPatch(StrictBody):
     estimated_duration: Minutes | None = None
 
 
+class SubtaskOut(BaseModel):
+    id: UUID
+    title: str
+    completed: bool
+    position: int
+
+
+class SubtaskCreate(StrictBody):
+    title: Title
+
+
+class SubtaskPatch(StrictBody):
+    title: Title
+
+
+class SubtaskOrder(StrictBody):
+    subtask_ids: Annotated[list[UUID], Field(max_length=100, description="Every subtask, once.")]
+
+
 class TaskOut(BaseModel):
     id: UUID
     title: str
@@ -87,6 +106,7 @@ class TaskOut(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+    subtasks: list[SubtaskOut]
 
 
 class TombstoneOut(BaseModel):

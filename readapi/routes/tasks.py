@@ -20,7 +20,7 @@ from projections.cursors import InvalidCursorError
 from projections.task_list import TaskListQuery
 from readapi.deps import TaskHistoryDep, TaskListDep, consistent_with
 from readapi.responses import read_response
-from readapi.schemas import HistoryEntryOut, TaskOut, task_out_of
+from readapi.schemas import HistoryEntryOut, TaskDetailOut, TaskOut, task_out_of
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], dependencies=[consistent_with("task_list")])
 
@@ -83,7 +83,7 @@ async def list_tasks(
 
 @router.get(
     "/{task_id}",
-    response_model=Envelope[TaskOut],
+    response_model=Envelope[TaskDetailOut],
     responses=error_responses(
         "TASK_NOT_FOUND", "NOT_FOUND", "VALIDATION_ERROR", "PROJECTION_LAGGING"
     ),
@@ -110,7 +110,7 @@ async def get_task(
         task = await run_in_threadpool(
             history.task_at, principal.user_id, task_id, version=version, as_of=as_of
         )
-        payload = Envelope[TaskOut](data=task_out_of(task), meta={"version": task.version})
+        payload = Envelope[TaskDetailOut](data=task_out_of(task), meta={"version": task.version})
         return JSONResponse(jsonable_encoder(payload))
     row, position = await run_in_threadpool(
         view.get_task, principal.user_id, task_id, EVENT_STORE_NAME
@@ -119,7 +119,9 @@ async def get_task(
         raise ApiError(
             "TASK_NOT_FOUND", "task not found", headers={"X-Projection-Position": str(position)}
         )
-    payload = Envelope[TaskOut](data=TaskOut.model_validate(row), meta={"position": position})
+    payload = Envelope[TaskDetailOut](
+        data=TaskDetailOut.model_validate(row), meta={"position": position}
+    )
     return read_response(request, payload, position)
 
 

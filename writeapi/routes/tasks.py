@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from aggregates.task import Task
 from commands.application import PerpetuaApplication, Saved
@@ -103,13 +104,6 @@ def _task_action(
 
 
 _task_action(
-    "complete",
-    "Mark a task completed.",
-    lambda app, actor, task_id: app.complete_task(CompleteTask(actor, task_id)),
-    "TASK_ARCHIVED",
-    "TASK_ALREADY_COMPLETED",
-)
-_task_action(
     "reopen",
     "Reopen a completed task.",
     lambda app, actor, task_id: app.reopen_task(ReopenTask(actor, task_id)),
@@ -140,6 +134,25 @@ _task_action(
     lambda app, actor, task_id: app.unarchive_task(UnarchiveTask(actor, task_id)),
     "TASK_LIMIT_EXCEEDED",
 )
+
+
+@router.post(
+    "/{task_id}/complete",
+    response_model=Envelope[TaskOut],
+    responses=error_responses(
+        "TASK_NOT_FOUND", "TASK_ARCHIVED", "TASK_ALREADY_COMPLETED", "SUBTASKS_INCOMPLETE"
+    ),
+)
+def complete_task(
+    task_id: UUID,
+    actor: ActorDep,
+    application: ApplicationDep,
+    response: Response,
+    force: Annotated[bool, Query(description="Also complete its open subtasks.")] = False,
+) -> Envelope[TaskOut]:
+    """Mark a task completed (with open subtasks only when forced)."""
+    saved = application.complete_task(CompleteTask(actor, task_id, force=force))
+    return Envelope(data=task_out(saved.aggregate), meta=with_position(response, saved.position))
 
 
 @router.delete(
