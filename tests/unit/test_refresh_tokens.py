@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aggregates.auth_session import AuthSession, InvalidRefreshTokenError, RefreshTokenReusedError
-from commands.application import PerpetuaApplication, SignedIn
+from commands.application import PerpetuaApplication
+from commands.identity import SignedIn
 from commands.messages import Logout, RefreshSession, SignIn
 from commands.refresh_tokens import parse_refresh_token
 

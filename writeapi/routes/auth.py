@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from commands.application import SignedIn
+from commands.identity import SignedIn
 from commands.messages import Logout, RefreshSession, SignIn
 from infra.envelope import Envelope
 from infra.errors import error_responses

@@ -9,7 +9,8 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 
 from aggregates.task import Task
-from commands.application import PerpetuaApplication, Saved
+from commands.application import PerpetuaApplication
+from commands.base import Saved
 from commands.messages import (
     Actor,
     AddSubtask,

@@ -1,0 +1,150 @@
+"""Task commands, and the active-task count that moves with them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from aggregates.active_tasks import ActiveTasks
+from aggregates.task import Task
+from aggregates.task_rules import TaskNotFoundError, TaskRules, VersionConflictError
+from commands.base import CommandHandlers, Saved
+from commands.messages import (
+    Actor,
+    ArchiveTask,
+    CompleteTask,
+    CreateTask,
+    DeleteTask,
+    HideTask,
+    ReopenTask,
+    RestoreTask,
+    TaskCommand,
+    UnarchiveTask,
+    UnhideTask,
+    UpdateTask,
+)
+
+
+class TaskCommands(CommandHandlers):
+    def create_task(self, command: CreateTask) -> Saved[Task]:
+        def attempt() -> Saved[Task]:
+            task = Task.create(
+                owner_id=command.actor.user_id,
+                rules=self._task_rules(command.actor),
+                title=command.title,
+                description=command.description,
+                priority=command.priority,
+                due_date=command.due_date,
+                estimated_duration=command.estimated_duration,
+            )
+            active = self._active_tasks(command.actor.user_id)
+            active.activate(task.id, limit=self._active_limit(command.actor))
+            return Saved(task, self._save(task, active))
+
+        return self._retry_on_conflict(attempt)
+
+    def update_task(self, command: UpdateTask) -> Saved[Task]:
+        # No retry: the client named the version it edited, so a conflict is theirs to see.
+        task = self._get_task(command.actor, command.task_id)
+        changed = task.update(
+            command.changes,
+            expected_version=command.version,
+            rules=self._task_rules(command.actor),
+        )
+        if not changed:
+            return Saved(task, self._head_position())
+        try:
+            return Saved(task, self._save(task))
+        except IntegrityError:
+            # Someone saved this version between our read and our write.
+            current = self._get_task(command.actor, command.task_id).version
+            raise VersionConflictError(
+                "the task has changed since you read it", current_version=current
+            ) from None
+
+    def complete_task(self, command: CompleteTask) -> Saved[Task]:
+        return self._change_task(
+            command, lambda task: task.complete(at=self.clock(), force=command.force)
+        )
+
+    def reopen_task(self, command: ReopenTask) -> Saved[Task]:
+        return self._change_task(command, lambda task: task.reopen())
+
+    def hide_task(self, command: HideTask) -> Saved[Task]:
+        return self._change_task(command, lambda task: task.hide())
+
+    def unhide_task(self, command: UnhideTask) -> Saved[Task]:
+        return self._change_task(command, lambda task: task.unhide())
+
+    def archive_task(self, command: ArchiveTask) -> Saved[Task]:
+        return self._change_task(command, lambda task: task.archive())
+
+    def unarchive_task(self, command: UnarchiveTask) -> Saved[Task]:
+        return self._change_task(command, lambda task: task.unarchive())
+
+    def delete_task(self, command: DeleteTask) -> Saved[Task]:
+        window = self.limits.tombstone_window
+        return self._change_task(
+            command, lambda task: task.delete(at=self.clock(), recoverable_for=window)
+        )
+
+    def restore_task(self, command: RestoreTask) -> Saved[Task]:
+        """Bring a deleted task back, same id, same history; it counts as active again."""
+        return self._change_task(
+            command, lambda task: task.restore(now=self.clock()), deleted_ok=True
+        )
+
+    def _change_task(
+        self,
+        command: TaskCommand,
+        change: Callable[[Task], bool | None],
+        *,
+        deleted_ok: bool = False,
+    ) -> Saved[Task]:
+        """Load, change (False: nothing to do), save with the active-task count if it moved."""
+
+        def attempt() -> Saved[Task]:
+            task = self._get_task(command.actor, command.task_id, deleted_ok=deleted_ok)
+            was_active = task.is_active
+            if change(task) is False:
+                return Saved(task, self._head_position())
+            if task.is_active == was_active:
+                return Saved(task, self._save(task))
+            active = self._active_tasks(command.actor.user_id)
+            if task.is_active:
+                active.activate(task.id, limit=self._active_limit(command.actor))
+            else:
+                active.deactivate(task.id)
+            return Saved(task, self._save(task, active))
+
+        return self._retry_on_conflict(attempt)
+
+    def _get_task(self, actor: Actor, task_id: UUID, *, deleted_ok: bool = False) -> Task:
+        not_found = TaskNotFoundError("task not found")
+        task = self._get_owned(task_id, Task, owner_id=actor.user_id, not_found=not_found)
+        assert isinstance(task, Task)
+        if task.deleted and not deleted_ok:
+            raise not_found
+        return task
+
+    def _active_tasks(self, user_id: UUID) -> ActiveTasks:
+        try:
+            active: ActiveTasks = self.repository.get(ActiveTasks.create_id(user_id))
+        except AggregateNotFoundError:
+            active = ActiveTasks(user_id=user_id)
+        return active
+
+    def _active_limit(self, actor: Actor) -> int | None:
+        return self.limits.for_tier(actor.tier).active_tasks
+
+    def _task_rules(self, actor: Actor) -> TaskRules:
+        tier = self.limits.for_tier(actor.tier)
+        return TaskRules(
+            now=self.clock(),
+            description_max_length=tier.description_length,
+            due_date_horizon=self.limits.due_date_horizon,
+            subtasks_per_task=tier.subtasks_per_task,
+        )
