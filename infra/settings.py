@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=15 * 60, gt=0)
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
 
+    # Accepted `aud` values of Google ID tokens; none: Google sign-in answers 503.
+    google_client_ids: Annotated[list[str], NoDecode] = []
+    google_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+
     cors_origins: Annotated[list[str], NoDecode] = []
     # Largest request body either app accepts (413 PAYLOAD_TOO_LARGE above it). Routes
     # taking uploads (voice notes) raise it for themselves with the route's `max_body_size`.
@@ -64,7 +68,7 @@ class Settings(BaseSettings):
     description_length_free: int = Field(default=1000, ge=0)
     description_length_pro: int = Field(default=2000, ge=0)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "google_client_ids", mode="before")
     @classmethod
     def _split_comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from aggregates.errors import DomainError
 from commands.application import PerpetuaApplication
+from infra.google_identity import GoogleTokenVerifier
 from infra.http import install_common
 from infra.keys import KeySet
 from infra.rate_limit import RateLimitMiddleware, RateRule, SlidingWindow
@@ -59,6 +60,11 @@ def create_app(
     app.state.settings = settings
     app.state.application = application
     app.state.key_set = key_set
+    app.state.google = (
+        GoogleTokenVerifier(settings.google_client_ids, settings.google_certs_url)
+        if settings.google_client_ids
+        else None
+    )
     app.state.token_issuer = TokenIssuer(
         key_set,
         issuer=settings.jwt_issuer,

@@ -35,6 +35,10 @@ class UserOut(BaseModel):
     tier: str
 
 
+class GoogleLoginRequest(StrictBody):
+    id_token: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
 class RefreshRequest(StrictBody):
     refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
 

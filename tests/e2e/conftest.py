@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from infra.database import DatabaseAddress
 from infra.settings import Settings
 from perpetua.wiring import build_read_api, build_write_api, run_projectors
+from tests.fakes.google_certs import CLIENT_ID, FakeGoogle
 
 STARTUP_TIMEOUT_SECONDS = 30
 
@@ -67,7 +68,9 @@ class Service:
         return response
 
 
-def service_settings(database: DatabaseAddress, data_dir: Path) -> Settings:
+def service_settings(
+    database: DatabaseAddress, data_dir: Path, google: FakeGoogle | None = None
+) -> Settings:
     url = (
         f"postgresql://{database.user}:{database.password}@/{database.dbname}"
         f"?host={database.host}&port={database.port}"
@@ -78,14 +81,22 @@ def service_settings(database: DatabaseAddress, data_dir: Path) -> Settings:
         perpetua_env="dev",
         perpetua_data_dir=data_dir,
         auth_requests_per_minute=100_000,
+        google_client_ids=[CLIENT_ID] if google else [],
+        google_certs_url=google.certs_url if google else "http://127.0.0.1:9/unused",
     )
 
 
 @pytest.fixture(scope="session")
+def google() -> Iterator[FakeGoogle]:
+    with FakeGoogle() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
 def service(
-    database: DatabaseAddress, tmp_path_factory: pytest.TempPathFactory
+    database: DatabaseAddress, tmp_path_factory: pytest.TempPathFactory, google: FakeGoogle
 ) -> Iterator[Service]:
-    settings = service_settings(database, tmp_path_factory.mktemp("service"))
+    settings = service_settings(database, tmp_path_factory.mktemp("service"), google)
     stop = threading.Event()
     projector = threading.Thread(target=run_projectors, args=(settings, [], stop), daemon=True)
     projector.start()

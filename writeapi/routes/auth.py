@@ -9,12 +9,24 @@ from fastapi import APIRouter, Request, Response
 from commands.identity import SignedIn
 from commands.messages import Logout, RefreshSession, SignIn
 from infra.envelope import Envelope
-from infra.errors import error_responses
+from infra.errors import ApiError, error_responses
+from infra.google_identity import (
+    GoogleCertsUnavailableError,
+    GoogleTokenError,
+    GoogleTokenVerifier,
+)
 from infra.keys import KeySet
 from infra.tokens import TokenIssuer
 from writeapi.deps import ApplicationDep
 from writeapi.responses import with_position
-from writeapi.schemas import DevLoginRequest, LogoutOut, RefreshRequest, TokenOut, UserOut
+from writeapi.schemas import (
+    DevLoginRequest,
+    GoogleLoginRequest,
+    LogoutOut,
+    RefreshRequest,
+    TokenOut,
+    UserOut,
+)
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 dev_router = APIRouter(prefix="/auth", tags=["auth"])
@@ -47,6 +59,43 @@ def dev_login(
     email = body.email.strip().lower()
     signed_in = application.sign_in(
         SignIn(provider="dev", subject=email, email=email, name=body.name)
+    )
+    return token_response(request, response, signed_in)
+
+
+@router.post(
+    "/google",
+    response_model=Envelope[TokenOut],
+    responses=error_responses(
+        "VALIDATION_ERROR", "INVALID_TOKEN", "AUTH_NOT_CONFIGURED", "SERVICE_UNAVAILABLE"
+    ),
+)
+def google_login(
+    body: GoogleLoginRequest, application: ApplicationDep, request: Request, response: Response
+) -> Envelope[TokenOut]:
+    """Sign in with a Google ID token; the account is registered on first sign-in."""
+    verifier: GoogleTokenVerifier | None = request.app.state.google
+    if verifier is None:
+        raise ApiError("AUTH_NOT_CONFIGURED", "Google sign-in is not configured here")
+    try:
+        identity = verifier.verify(body.id_token)
+    except GoogleTokenError as error:
+        raise ApiError(
+            "INVALID_TOKEN",
+            "the Google ID token was rejected",
+            details={"reason": str(error)[:200]},
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from None
+    except GoogleCertsUnavailableError:
+        raise ApiError(
+            "SERVICE_UNAVAILABLE",
+            "Google's signing certificates could not be fetched; retry shortly",
+            headers={"Retry-After": "5"},
+        ) from None
+    signed_in = application.sign_in(
+        SignIn(
+            provider="google", subject=identity.subject, email=identity.email, name=identity.name
+        )
     )
     return token_response(request, response, signed_in)
 
