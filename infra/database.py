@@ -16,6 +16,8 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 from psycopg import sql
 
+from infra.event_store import RECORDER_TOPIC
+
 EVENTS_SCHEMA = "events"
 READ_SCHEMA = "read"
 # The eventsourcing application's name: its table is `events.perpetua_events`, and every
@@ -76,6 +78,8 @@ class DatabaseAddress:
         """The connection part of the env dict the eventsourcing classes read."""
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            # Stamps every event with the request that appended it (infra/event_store.py).
+            "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
             "POSTGRES_HOST": self.host,
             "POSTGRES_PORT": str(self.port),
             "POSTGRES_DBNAME": self.dbname,

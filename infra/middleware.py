@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra.errors import error_response, http_exception_response, unhandled_error_response
 from infra.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
+from infra.request_context import current_request_id
 from infra.tokens import InvalidTokenError, Principal, TokenVerifier
 
 log: structlog.stdlib.BoundLogger = structlog.get_logger("perpetua.http")
@@ -83,9 +84,11 @@ class RequestIdMiddleware:
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
+        token = current_request_id.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            current_request_id.reset(token)
             structlog.contextvars.clear_contextvars()
 
 

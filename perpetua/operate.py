@@ -1,10 +1,13 @@
-"""Operator commands: `perpetua projections status | rebuild`, `perpetua events verify`."""
+"""Operator commands: `perpetua projections status | rebuild`, `events verify`, `audit export`."""
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict
+from enum import StrEnum
 from typing import Annotated
+from uuid import UUID
 
 import typer
 from rich.progress import (
@@ -21,8 +24,34 @@ from rich.table import Table
 from infra.database import release_embedded_postgres
 from perpetua.console import JsonOption, err, out, setup
 
+
+class ExportFormat(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
 projections_app = typer.Typer(help="Watch and rebuild the read models.", no_args_is_help=True)
 events_app = typer.Typer(help="Check the event store.", no_args_is_help=True)
+audit_app = typer.Typer(help="What auditors read.", no_args_is_help=True)
+
+
+@audit_app.command("export")
+def audit_export(
+    user: Annotated[UUID, typer.Option("--user", help="The user whose activity to export.")],
+    export_format: Annotated[
+        ExportFormat, typer.Option("--format", help="jsonl (default) or csv.")
+    ] = ExportFormat.jsonl,
+) -> None:
+    """Every event of one user, oldest first, from the activity log, on stdout."""
+    settings = setup(tool=True)
+    from perpetua.wiring import audit_export as export
+
+    try:
+        for line in export(settings, user, export_format.value):
+            sys.stdout.write(line)
+    finally:
+        sys.stdout.flush()
+        release_embedded_postgres()
 
 
 @events_app.command("verify")

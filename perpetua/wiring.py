@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
@@ -22,6 +23,7 @@ from infra.database import (
 )
 from infra.keys import load_key_set
 from infra.settings import Settings
+from projections.activity import ActivityView, export_lines
 from projections.base import ReadModelView, open_datastore
 from projections.registry import PROJECTIONS, projection_names
 from projectors.rebuild import RebuildReport, rebuild
@@ -195,3 +197,15 @@ def verify_event_store(settings: Settings) -> StoreReport:
         return verify_store(application)
     finally:
         application.close()
+
+
+def audit_export(settings: Settings, user_id: UUID, format: str) -> Iterator[str]:
+    """The user's activity log, oldest first, as JSON lines or CSV."""
+    address = database_of(settings)
+    prepare_database(address)
+    view = build_views(address, ["activity"])["activity"]
+    assert isinstance(view, ActivityView)
+    try:
+        yield from export_lines(view, user_id, format)
+    finally:
+        view.datastore.close()

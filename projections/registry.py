@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from projections.activity import ActivityProjection, ActivityView
 from projections.base import ReadModelProjection, ReadModelView
 from projections.task_list import TaskListProjection, TaskListView
 from projections.tombstones import TombstonesProjection, TombstonesView
@@ -13,6 +14,7 @@ PROJECTIONS: dict[str, tuple[type[ReadModelProjection[Any]], type[ReadModelView]
     TaskListProjection.name: (TaskListProjection, TaskListView),
     TombstonesProjection.name: (TombstonesProjection, TombstonesView),
     UserProfilesProjection.name: (UserProfilesProjection, UserProfilesView),
+    ActivityProjection.name: (ActivityProjection, ActivityView),
 }
 
 

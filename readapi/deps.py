@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Query, Request
 
 from infra.errors import ApiError
+from projections.activity import ActivityView
 from projections.task_list import TaskListView
 from projections.tombstones import TombstonesView
 from projections.user_profiles import UserProfilesView
@@ -43,6 +44,11 @@ def get_user_profiles(request: Request) -> UserProfilesView:
     return view
 
 
+def get_activity(request: Request) -> ActivityView:
+    view: ActivityView = request.app.state.views["activity"]
+    return view
+
+
 def consistent_with(*projections: str) -> Any:
     """A dependency that holds the request until `projections` reached the client's position."""
 
@@ -74,5 +80,6 @@ def consistent_with(*projections: str) -> Any:
 
 TaskListDep = Annotated[TaskListView, Depends(get_task_list)]
 TaskHistoryDep = Annotated[TaskHistory, Depends(get_task_history)]
+ActivityDep = Annotated[ActivityView, Depends(get_activity)]
 TombstonesDep = Annotated[TombstonesView, Depends(get_tombstones)]
 UserProfilesDep = Annotated[UserProfilesView, Depends(get_user_profiles)]

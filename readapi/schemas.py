@@ -54,6 +54,19 @@ class TaskDetailOut(TaskOut):
     subtasks: list[SubtaskOut]
 
 
+class ActivityOut(BaseModel):
+    position: int
+    occurred_at: datetime
+    actor: str
+    entity_type: str
+    entity_id: UUID
+    action: str
+    summary: str
+    request_id: str | None
+    event_type: str
+    version: int
+
+
 class HistoryEntryOut(BaseModel):
     version: int
     position: int

@@ -1,0 +1,258 @@
+"""The activity log: one row per event of a user, for the user and for auditors.
+
+Table `read.activity`. Complete by construction: the projection follows every event of the
+store, and each one belongs to a user: the owner named by its aggregate's first event
+(`Task.Created.owner_id`, `AuthSession.Started.user_id`, ...), remembered in
+`read.activity_owners`. The request that appended the event comes from the store's own
+stamp table, written in the same transaction as the event.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from psycopg.sql import SQL, Composable, Composed, Identifier
+
+from infra.database import EVENT_STORE_NAME, EVENTS_SCHEMA
+from projections.base import ReadModelProjection, ReadModelView, ViewSession
+from projections.cursors import decode_cursor, encode_cursor
+
+COLUMNS = (
+    "position, occurred_at, actor, entity_type, entity_id, action, summary, request_id,"
+    " event_type, version"
+)
+EXPORT_COLUMNS = tuple(column.strip() for column in COLUMNS.split(","))
+# Events whose aggregate is a task part name the part, not the task, as their entity.
+_PART_EVENT = re.compile(r"^(Subtask)s?(\w+)$")
+
+
+@dataclass(frozen=True)
+class ActivityQuery:
+    user_id: UUID
+    entity_type: str | None = None
+    entity_id: UUID | None = None
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None
+    newest_first: bool = True
+    cursor: str | None = None
+    limit: int = 50
+
+    @property
+    def order(self) -> str:
+        return "-position" if self.newest_first else "position"
+
+
+@dataclass(frozen=True)
+class ActivityPage:
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+    position: int
+
+
+class ActivityView(ReadModelView):
+    projection_name: ClassVar[str] = "activity"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        activity, owners = self.table("activity"), self.table("activity_owners")
+        self.activity_table = activity
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " position bigint PRIMARY KEY,"
+                " user_id uuid NOT NULL,"
+                " occurred_at timestamptz NOT NULL,"
+                " actor text NOT NULL,"
+                " entity_type text NOT NULL,"
+                " entity_id uuid NOT NULL,"
+                " action text NOT NULL,"
+                " summary text NOT NULL,"
+                " request_id text,"
+                " event_type text NOT NULL,"
+                " version integer NOT NULL)"
+            ).format(activity)
+        )
+        self.sql_create_statements.append(
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (user_id, position)").format(
+                Identifier("activity_user_idx"), activity
+            )
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (entity_id uuid PRIMARY KEY, user_id uuid NOT NULL)"
+            ).format(owners)
+        )
+        stamps = SQL("{}.{}").format(
+            Identifier(EVENTS_SCHEMA), Identifier(f"{EVENT_STORE_NAME}_event_requests")
+        )
+        self._own = SQL("INSERT INTO {} VALUES (%s, %s) ON CONFLICT DO NOTHING").format(owners)
+        self._owner = SQL("SELECT user_id FROM {} WHERE entity_id = %s").format(owners)
+        self._insert = SQL(
+            "INSERT INTO {activity} (position, user_id, occurred_at, actor, entity_type,"
+            " entity_id, action, summary, request_id, event_type, version)"
+            " VALUES (%(position)s, %(user_id)s, %(occurred_at)s, %(actor)s, %(entity_type)s,"
+            " %(entity_id)s, %(action)s, %(summary)s,"
+            " (SELECT request_id FROM {stamps} WHERE notification_id = %(position)s),"
+            " %(event_type)s, %(version)s)"
+        ).format(activity=activity, stamps=stamps)
+
+    def own(self, session: ViewSession, entity_id: UUID, user_id: UUID) -> None:
+        session.execute(self._own, (entity_id, user_id))
+
+    def owner_of(self, session: ViewSession, entity_id: UUID) -> UUID | None:
+        row = session.cursor.execute(self._owner, (entity_id,)).fetchone()
+        return row["user_id"] if row else None
+
+    def record(self, session: ViewSession, row: dict[str, Any]) -> None:
+        session.execute(self._insert, {**row, "position": session.position})
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def page(self, query: ActivityQuery, application_name: str) -> ActivityPage:
+        statement, params = self._select(query, limit=query.limit + 1)
+        with self.snapshot() as cursor:
+            rows = cursor.execute(statement, params).fetchall()
+            position = self.position_in(cursor, application_name)
+        next_cursor = None
+        if len(rows) > query.limit:
+            rows = rows[: query.limit]
+            next_cursor = encode_cursor(query.order, rows[-1]["position"], UUID(int=0))
+        return ActivityPage(rows=rows, next_cursor=next_cursor, position=position)
+
+    def export(self, user_id: UUID, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every row of the user, oldest first, read in batches from one snapshot."""
+        statement, params = self._select(
+            ActivityQuery(user_id=user_id, newest_first=False), limit=None
+        )
+        with self.snapshot() as cursor:
+            cursor.execute(statement, params)
+            while rows := cursor.fetchmany(batch_size):
+                yield from rows
+
+    def _select(self, query: ActivityQuery, limit: int | None) -> tuple[Composed, dict[str, Any]]:
+        conditions: list[Composable] = [SQL("user_id = %(user_id)s")]
+        params: dict[str, Any] = {"user_id": query.user_id, "limit": limit}
+        for column, value, operator in (
+            ("entity_type", query.entity_type, "="),
+            ("entity_id", query.entity_id, "="),
+            ("occurred_at", query.occurred_from, ">="),
+            ("occurred_at", query.occurred_to, "<"),
+        ):
+            if value is not None:
+                name = f"{column}_{len(params)}"
+                conditions.append(
+                    SQL("{} {} %({})s").format(Identifier(column), SQL(operator), SQL(name))
+                )
+                params[name] = value
+        if query.cursor is not None:
+            after, _ = decode_cursor(query.order, query.cursor, int)
+            conditions.append(
+                SQL("position < %(after)s" if query.newest_first else "position > %(after)s")
+            )
+            params["after"] = after
+        direction = SQL("DESC" if query.newest_first else "ASC")
+        statement = SQL("SELECT {} FROM {} WHERE {} ORDER BY position {} LIMIT %(limit)s").format(
+            SQL(COLUMNS), self.activity_table, SQL(" AND ").join(conditions), direction
+        )
+        return statement, params
+
+
+class ActivityProjection(ReadModelProjection[ActivityView]):
+    name = "activity"
+
+    def apply(self, domain_event: Any, session: ViewSession) -> None:
+        """Every event is a row; its first event also says whose its aggregate is."""
+        entity_id: UUID = domain_event.originator_id
+        owner = self._owner_named_by(domain_event)
+        if owner is not None:
+            self.view.own(session, entity_id, owner)
+        else:
+            owner = self.view.owner_of(session, entity_id)
+        if owner is None:
+            return  # an event of nobody's (none exist today): nothing to show anyone
+        self.view.record(session, describe(domain_event, owner))
+
+    @staticmethod
+    def _owner_named_by(domain_event: Any) -> UUID | None:
+        if domain_event.originator_version != 1:
+            return None
+        for attribute in ("owner_id", "user_id"):
+            value = getattr(domain_event, attribute, None)
+            if isinstance(value, UUID):
+                return value
+        # A user's own first event: the user is the owner.
+        return (
+            domain_event.originator_id
+            if type(domain_event).__qualname__ == "User.Registered"
+            else None
+        )
+
+
+def describe(domain_event: Any, owner: UUID) -> dict[str, Any]:
+    """The row of an event: what happened to what, in words a person reads."""
+    aggregate, _, name = type(domain_event).__qualname__.partition(".")
+    entity_type, entity_id = _snake(aggregate), domain_event.originator_id
+    part = _PART_EVENT.match(name)
+    if part and hasattr(domain_event, "subtask_id"):
+        entity_type, entity_id, name = "subtask", domain_event.subtask_id, part.group(2)
+    action = _snake(name)
+    return {
+        "user_id": owner,
+        "occurred_at": domain_event.timestamp,
+        "actor": str(owner),
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "action": action,
+        "summary": _summary(domain_event, entity_type, action),
+        "event_type": type(domain_event).__qualname__,
+        "version": domain_event.originator_version,
+    }
+
+
+def _summary(domain_event: Any, entity_type: str, action: str) -> str:
+    words = f"{entity_type.replace('_', ' ')} {action.replace('_', ' ')}"
+    title = getattr(domain_event, "title", None)
+    if isinstance(title, str):
+        return f"{words}: {title[:120]}"
+    changes = getattr(domain_event, "changes", None)
+    if isinstance(changes, dict) and changes:
+        return f"{words}: {', '.join(sorted(changes))}"
+    return words
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def export_lines(view: ActivityView, user_id: UUID, format: str) -> Iterator[str]:
+    """The user's whole log as JSON lines or CSV, a line at a time: flat memory at any size."""
+    rows = view.export(user_id)
+    if format == "jsonl":
+        for row in rows:
+            yield json.dumps({k: _text(v) for k, v in row.items()}, separators=(",", ":")) + "\n"
+        return
+    yield _csv_line(EXPORT_COLUMNS)
+    for row in rows:
+        yield _csv_line([_text(row[column]) for column in EXPORT_COLUMNS])
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    return value
+
+
+def _csv_line(cells: Sequence[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(["" if cell is None else cell for cell in cells])
+    return buffer.getvalue()
