@@ -340,3 +340,14 @@ def test_completing_twice_is_a_conflict(service: Service) -> None:
     twice = service.write.post(f"/api/v1/tasks/{task_id}/reopen", headers=alice)
     assert twice.status_code == 409
     assert twice.json()["error"]["code"] == "TASK_NOT_COMPLETED"
+
+
+def test_both_apps_document_their_routes_and_error_codes(service: Service) -> None:
+    write = service.write.get("/openapi.json").json()
+    read = service.read.get("/openapi.json").json()
+    assert "/api/v1/tasks/{task_id}/complete" in write["paths"]
+    assert "/api/v1/tasks" in read["paths"]
+    create = write["paths"]["/api/v1/tasks"]["post"]["responses"]
+    assert "TASK_LIMIT_EXCEEDED" in create["409"]["description"]
+    for client in (service.write, service.read):
+        assert client.get("/docs").status_code == 200
