@@ -185,3 +185,29 @@ def setup_lock(address: DatabaseAddress) -> Iterator[None]:
             yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))
+
+
+def grant_analyst(address: DatabaseAddress, role: str) -> bool:
+    """Give `role` read-only access to schema `read`, and nothing else; True if it was created.
+
+    Default privileges cover tables created later, so the grant is not repeated after a new
+    projection or a rebuild. They cannot be limited to schema `read`: a rebuild creates its
+    tables in a scratch schema and moves them in. What limits the analyst to `read` is USAGE,
+    granted on that schema alone: without it no table of `events` can even be named.
+    """
+    with psycopg.connect(address.conninfo, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        statements = (
+            "GRANT USAGE ON SCHEMA {schema} TO {role}",
+            "GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}",
+            "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO {role}",
+        )
+        for statement in statements:
+            conn.execute(
+                sql.SQL(statement).format(
+                    schema=sql.Identifier(READ_SCHEMA), role=sql.Identifier(role)
+                )
+            )
+    return not exists

@@ -24,7 +24,7 @@ from infra.database import (
 )
 from infra.settings import Settings
 from perpetua.console import JsonOption, err, out, setup
-from perpetua.operate import audit_app, events_app, projections_app
+from perpetua.operate import audit_app, db_app, events_app, projections_app
 from perpetua.serve import (
     run_until_signalled,
     serve_http,
@@ -45,6 +45,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(projections_app, name="projections")
 app.add_typer(events_app, name="events")
 app.add_typer(audit_app, name="audit")
+app.add_typer(db_app, name="db")
 
 # -- shared set-up -------------------------------------------------------------------------
 

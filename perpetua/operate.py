@@ -1,8 +1,9 @@
-"""Operator commands: `perpetua projections status | rebuild`, `events verify`, `audit export`."""
+"""Operator commands: projections, events verify, audit export, db grant-analyst."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import asdict
 from enum import StrEnum
@@ -21,8 +22,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from infra.database import grant_analyst as grant_analyst_role
 from infra.database import release_embedded_postgres
 from perpetua.console import JsonOption, err, out, setup
+
+ROLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 class ExportFormat(StrEnum):
@@ -33,6 +37,32 @@ class ExportFormat(StrEnum):
 projections_app = typer.Typer(help="Watch and rebuild the read models.", no_args_is_help=True)
 events_app = typer.Typer(help="Check the event store.", no_args_is_help=True)
 audit_app = typer.Typer(help="What auditors read.", no_args_is_help=True)
+db_app = typer.Typer(help="Database access for people.", no_args_is_help=True)
+
+
+@db_app.command("grant-analyst")
+def grant_analyst(
+    role: Annotated[str, typer.Argument(help="The PostgreSQL role (created if missing).")],
+    json_output: JsonOption = False,
+) -> None:
+    """Give ROLE SELECT on the read model (schema `read`) only: never the event store."""
+    settings = setup(tool=True)
+    if not ROLE_NAME.match(role):
+        err.print("[red]a role name is 1-63 letters, digits or underscores[/red]")
+        raise typer.Exit(2)
+    from perpetua.wiring import database_of, prepare_database
+
+    try:
+        address = database_of(settings)
+        prepare_database(address)
+        created = grant_analyst_role(address, role)
+    finally:
+        release_embedded_postgres()
+    if json_output:
+        out.print_json(json.dumps({"role": role, "created": created, "schema": "read"}))
+        return
+    verb = "created and granted" if created else "granted"
+    out.print(f"role [bold]{role}[/bold] {verb} SELECT on schema read (and future tables there)")
 
 
 @audit_app.command("export")
