@@ -128,6 +128,10 @@ class TaskListView(ReadModelView):
         self._get_task = SQL("SELECT {} FROM {} WHERE id = %s AND owner_id = %s").format(
             SQL(TASK_COLUMNS), tasks
         )
+        self._changed_since = SQL(
+            "SELECT {} FROM {} WHERE owner_id = %s AND last_position > %s"
+            " ORDER BY last_position LIMIT %s"
+        ).format(SQL(TASK_COLUMNS), tasks)
 
     # -- writes (inside a projection session) -------------------------------------------------
 
@@ -190,6 +194,15 @@ class TaskListView(ReadModelView):
         if row is not None and row["deleted"]:
             row = None
         return row, position
+
+    def changed_since(
+        self, owner_id: UUID, since: int, limit: int, application_name: str
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The owner's tasks changed after `since` (deleted ones too), oldest change first."""
+        with self.snapshot() as cursor:
+            rows = cursor.execute(self._changed_since, (owner_id, since, limit)).fetchall()
+            position = self.position_in(cursor, application_name)
+        return rows, position
 
     def list_tasks(self, query: TaskListQuery, application_name: str) -> TaskPage:
         statement, params = self._list_statement(query)

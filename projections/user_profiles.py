@@ -12,7 +12,10 @@ from psycopg.sql import SQL
 from aggregates.user import PROFILE_FIELDS, User
 from projections.base import ReadModelProjection, ReadModelView, ViewSession
 
-COLUMNS = "id, email, name, avatar_url, timezone, tier, provider, version, created_at, updated_at"
+COLUMNS = (
+    "id, email, name, avatar_url, timezone, tier, provider, version, created_at, updated_at,"
+    " last_position"
+)
 
 
 class UserProfilesView(ReadModelView):

@@ -98,6 +98,14 @@ class MeOut(BaseModel):
     limits: EffectiveLimits
 
 
+class SyncOut(BaseModel):
+    tasks: list[TaskOut]
+    deleted_task_ids: list[UUID]
+    profile: MeOut | None
+    position: int
+    has_more: bool
+
+
 def task_out_of(task: Task) -> TaskDetailOut:
     """A task replayed from its events, in the shape the projection serves."""
     state = task.state()
