@@ -11,6 +11,8 @@ from eventsourcing.domain import Aggregate, event
 
 from aggregates.task_rules import (
     InvalidSubtaskError,
+    NoteLimitExceededError,
+    NoteNotFoundError,
     SubtaskLimitExceededError,
     SubtaskNotFoundError,
     SubtasksIncompleteError,
@@ -29,6 +31,12 @@ from aggregates.task_rules import (
 class Subtask:
     title: str
     completed: bool = False
+
+
+@dataclass
+class Note:
+    content: str
+    source: str = "text"
 
 
 class Task(Aggregate):
@@ -97,6 +105,18 @@ class Task(Aggregate):
     class SubtasksReordered(Aggregate.Event):
         order: list[UUID]
 
+    class NoteAdded(Aggregate.Event):
+        note_id: UUID
+        content: str
+        source: str
+
+    class NoteEdited(Aggregate.Event):
+        note_id: UUID
+        content: str
+
+    class NoteRemoved(Aggregate.Event):
+        note_id: UUID
+
     @classmethod
     def create(
         cls,
@@ -159,6 +179,7 @@ class Task(Aggregate):
         # Subtask id -> [title, completed]; the list below is their order.
         self.subtasks: dict[UUID, Subtask] = {}
         self.subtask_order: list[UUID] = []
+        self.notes: dict[UUID, Note] = {}  # in the order they were added
 
     def state(self) -> dict[str, Any]:
         """The task as its users see it: every public field, by name."""
@@ -183,6 +204,7 @@ class Task(Aggregate):
                 {"id": sid, "position": index, **asdict(self.subtasks[sid])}
                 for index, sid in enumerate(self.subtask_order)
             ],
+            "notes": [{"id": nid, **asdict(note)} for nid, note in self.notes.items()],
         }
 
     @property
@@ -411,6 +433,49 @@ class Task(Aggregate):
     @event(SubtasksReordered)
     def _subtasks_reordered(self, order: list[UUID]) -> None:
         self.subtask_order = list(order)
+
+    # -- notes ------------------------------------------------------------------------------
+
+    def add_note(self, content: str, *, rules: TaskRules, source: str = "text") -> UUID:
+        self._check_writable()
+        rules.check_note_content(content)
+        limit = rules.notes_per_task
+        if limit is not None and len(self.notes) >= limit:
+            raise NoteLimitExceededError(f"a task may have at most {limit} notes", limit=limit)
+        note_id = uuid4()
+        self._note_added(note_id=note_id, content=content, source=source)
+        return note_id
+
+    @event(NoteAdded)
+    def _note_added(self, note_id: UUID, content: str, source: str) -> None:
+        self.notes[note_id] = Note(content=content, source=source)
+
+    def edit_note(self, note_id: UUID, content: str, *, rules: TaskRules) -> bool:
+        note = self._note(note_id)
+        rules.check_note_content(content)
+        if note.content == content:
+            return False
+        self._note_edited(note_id=note_id, content=content)
+        return True
+
+    @event(NoteEdited)
+    def _note_edited(self, note_id: UUID, content: str) -> None:
+        self.notes[note_id].content = content
+
+    def remove_note(self, note_id: UUID) -> None:
+        self._note(note_id)
+        self._note_removed(note_id=note_id)
+
+    @event(NoteRemoved)
+    def _note_removed(self, note_id: UUID) -> None:
+        del self.notes[note_id]
+
+    def _note(self, note_id: UUID) -> Note:
+        self._check_writable()
+        note = self.notes.get(note_id)
+        if note is None:
+            raise NoteNotFoundError("note not found")
+        return note
 
     def _subtask(self, subtask_id: UUID) -> Subtask:
         self._check_writable()

@@ -11,6 +11,8 @@ from aggregates.errors import DomainError
 PRIORITIES = ("low", "medium", "high")
 TITLE_MAX_LENGTH = 200
 DURATION_RANGE_MINUTES = (1, 720)
+NOTE_MAX_LENGTH = 2000
+NOTE_SOURCES = ("text", "voice")
 
 
 class TaskError(DomainError):
@@ -65,6 +67,18 @@ class SubtasksIncompleteError(TaskError):
     code = "SUBTASKS_INCOMPLETE"
 
 
+class NoteNotFoundError(TaskError):
+    code = "NOT_FOUND"
+
+
+class InvalidNoteError(TaskError):
+    code = "VALIDATION_ERROR"
+
+
+class NoteLimitExceededError(TaskError):
+    code = "NOTE_LIMIT_EXCEEDED"
+
+
 class TombstoneNotFoundError(TaskError):
     code = "NOT_FOUND"
 
@@ -81,6 +95,13 @@ class TaskRules:
     description_max_length: int
     due_date_horizon: timedelta
     subtasks_per_task: int | None = None  # None: unlimited
+    notes_per_task: int | None = None
+
+    def check_note_content(self, content: Any) -> None:
+        if not isinstance(content, str) or not content.strip() or len(content) > NOTE_MAX_LENGTH:
+            raise InvalidNoteError(
+                f"a note must be 1-{NOTE_MAX_LENGTH} characters", field="content"
+            )
 
     def check_subtask_title(self, title: Any) -> None:
         if not isinstance(title, str) or not title.strip() or len(title) > TITLE_MAX_LENGTH:

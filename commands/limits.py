@@ -11,14 +11,19 @@ class TierLimits:
     active_tasks: int | None  # None: unlimited
     description_length: int
     subtasks_per_task: int | None = None
+    notes_per_task: int | None = None
 
 
 @dataclass(frozen=True)
 class Limits:
     tiers: dict[str, TierLimits] = field(
         default_factory=lambda: {
-            "free": TierLimits(active_tasks=50, description_length=1000, subtasks_per_task=4),
-            "pro": TierLimits(active_tasks=None, description_length=2000, subtasks_per_task=10),
+            "free": TierLimits(
+                active_tasks=50, description_length=1000, subtasks_per_task=4, notes_per_task=10
+            ),
+            "pro": TierLimits(
+                active_tasks=None, description_length=2000, subtasks_per_task=10, notes_per_task=50
+            ),
         }
     )
     due_date_horizon: timedelta = timedelta(days=30)

@@ -129,3 +129,19 @@ class RemoveSubtask(SubtaskCommand):
 @dataclass(frozen=True)
 class ReorderSubtasks(TaskCommand):
     subtask_ids: list[UUID]
+
+
+@dataclass(frozen=True)
+class AddNote(TaskCommand):
+    content: str
+
+
+@dataclass(frozen=True)
+class EditNote(TaskCommand):
+    note_id: UUID
+    content: str
+
+
+@dataclass(frozen=True)
+class RemoveNote(TaskCommand):
+    note_id: UUID

@@ -147,4 +147,5 @@ class TaskCommands(CommandHandlers):
             description_max_length=tier.description_length,
             due_date_horizon=self.limits.due_date_horizon,
             subtasks_per_task=tier.subtasks_per_task,
+            notes_per_task=tier.notes_per_task,
         )

@@ -57,11 +57,13 @@ def limits_of(settings: Settings) -> Limits:
                 active_tasks=settings.active_tasks_free,
                 description_length=settings.description_length_free,
                 subtasks_per_task=settings.subtasks_per_task_free,
+                notes_per_task=settings.notes_per_task_free,
             ),
             "pro": TierLimits(
                 active_tasks=None,
                 description_length=settings.description_length_pro,
                 subtasks_per_task=settings.subtasks_per_task_pro,
+                notes_per_task=settings.notes_per_task_pro,
             ),
         },
         due_date_horizon=timedelta(days=settings.due_date_horizon_days),

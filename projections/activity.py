@@ -31,7 +31,7 @@ COLUMNS = (
 )
 EXPORT_COLUMNS = tuple(column.strip() for column in COLUMNS.split(","))
 # Events whose aggregate is a task part name the part, not the task, as their entity.
-_PART_EVENT = re.compile(r"^(Subtask)s?(\w+)$")
+_PART_EVENT = re.compile(r"^(Subtask|Note)s?(\w+)$")
 
 
 @dataclass(frozen=True)
@@ -201,8 +201,13 @@ def describe(domain_event: Any, owner: UUID) -> dict[str, Any]:
     aggregate, _, name = type(domain_event).__qualname__.partition(".")
     entity_type, entity_id = _snake(aggregate), domain_event.originator_id
     part = _PART_EVENT.match(name)
-    if part and hasattr(domain_event, "subtask_id"):
-        entity_type, entity_id, name = "subtask", domain_event.subtask_id, part.group(2)
+    part_id = f"{part.group(1).lower()}_id" if part else ""
+    if part and hasattr(domain_event, part_id):
+        entity_type, entity_id, name = (
+            part.group(1).lower(),
+            getattr(domain_event, part_id),
+            part.group(2),
+        )
     action = _snake(name)
     return {
         "user_id": owner,

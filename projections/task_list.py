@@ -17,6 +17,7 @@ from psycopg.sql import SQL, Composable, Composed, Identifier
 from aggregates.task import Task
 from projections.base import ReadModelProjection, ReadModelView, ViewSession
 from projections.cursors import decode_cursor, encode_cursor
+from projections.note_rows import NoteRows
 from projections.subtask_rows import SubtaskRows
 
 PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
@@ -118,6 +119,7 @@ class TaskListView(ReadModelView):
                 )
             )
         self.subtasks = SubtaskRows(self, tasks)
+        self.notes = NoteRows(self, tasks)
         self._insert_task = SQL(
             "INSERT INTO {} (id, owner_id, title, description, priority, priority_rank, due_date,"
             " estimated_duration, template_id, version, created_at, updated_at, last_position)"
@@ -191,6 +193,7 @@ class TaskListView(ReadModelView):
             position = self.position_in(cursor, application_name)
             if row is not None:
                 row["subtasks"] = self.subtasks.of_task(cursor, task_id)
+                row["notes"] = self.notes.of_task(cursor, task_id)
         if row is not None and row["deleted"]:
             row = None
         return row, position
@@ -375,5 +378,32 @@ class TaskListProjection(ReadModelProjection[TaskListView]):
 
     def _recount(self, event: Task.Event, session: ViewSession) -> None:
         self.view.subtasks.recount(
+            session, event.originator_id, event.originator_version, event.timestamp
+        )
+
+    @apply.register
+    def task_note_added(self, event: Task.NoteAdded, session: ViewSession) -> None:
+        self.view.notes.add(
+            session,
+            event.originator_id,
+            event.note_id,
+            event.content,
+            event.source,
+            event.timestamp,
+        )
+        self._recount_notes(event, session)
+
+    @apply.register
+    def task_note_edited(self, event: Task.NoteEdited, session: ViewSession) -> None:
+        self.view.notes.edit(session, event.note_id, event.content, event.timestamp)
+        self._recount_notes(event, session)
+
+    @apply.register
+    def task_note_removed(self, event: Task.NoteRemoved, session: ViewSession) -> None:
+        self.view.notes.remove(session, event.note_id)
+        self._recount_notes(event, session)
+
+    def _recount_notes(self, event: Task.Event, session: ViewSession) -> None:
+        self.view.notes.recount(
             session, event.originator_id, event.originator_version, event.timestamp
         )

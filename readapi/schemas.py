@@ -48,10 +48,17 @@ class SubtaskOut(BaseModel):
     position: int
 
 
+class NoteOut(BaseModel):
+    id: UUID
+    content: str
+    source: Literal["text", "voice"]
+
+
 class TaskDetailOut(TaskOut):
     """One task with its parts."""
 
     subtasks: list[SubtaskOut]
+    notes: list[NoteOut]
 
 
 class ActivityOut(BaseModel):
@@ -112,8 +119,8 @@ def task_out_of(task: Task) -> TaskDetailOut:
     counts = {
         "subtask_count": len(state["subtasks"]),
         "subtasks_completed": sum(1 for s in state["subtasks"] if s["completed"]),
-        # Notes and reminders don't exist yet.
-        "note_count": 0,
+        "note_count": len(state["notes"]),
+        # Reminders don't exist yet.
         "reminder_count": 0,
     }
     return TaskDetailOut.model_validate({**state, **counts})

@@ -93,6 +93,16 @@ class SubtaskOrder(StrictBody):
     subtask_ids: Annotated[list[UUID], Field(max_length=100, description="Every subtask, once.")]
 
 
+class NoteBody(StrictBody):
+    content: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"\S")]
+
+
+class NoteOut(BaseModel):
+    id: UUID
+    content: str
+    source: Literal["text", "voice"]
+
+
 class TaskOut(BaseModel):
     id: UUID
     title: str
@@ -111,6 +121,7 @@ class TaskOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     subtasks: list[SubtaskOut]
+    notes: list[NoteOut]
 
 
 class TombstoneOut(BaseModel):
