@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
@@ -41,8 +41,6 @@ class Note:
 
 class Task(Aggregate):
     """A user's task. Its state is the replay of its events, which is what makes restore exact."""
-
-    completed_by_values: ClassVar[tuple[str, ...]] = ("manual", "auto", "force")
 
     class Created(Aggregate.Created):
         owner_id: UUID

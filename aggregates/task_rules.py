@@ -12,7 +12,6 @@ PRIORITIES = ("low", "medium", "high")
 TITLE_MAX_LENGTH = 200
 DURATION_RANGE_MINUTES = (1, 720)
 NOTE_MAX_LENGTH = 2000
-NOTE_SOURCES = ("text", "voice")
 
 
 class TaskError(DomainError):

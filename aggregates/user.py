@@ -11,7 +11,6 @@ from eventsourcing.domain import Aggregate, event
 from aggregates.errors import DomainError
 from aggregates.ids import PERPETUA_NAMESPACE
 
-TIERS = ("free", "pro")
 NAME_MAX_LENGTH = 100
 AVATAR_URL_MAX_LENGTH = 2048
 PROFILE_FIELDS = frozenset({"name", "avatar_url", "timezone"})

@@ -39,9 +39,6 @@ class RequestStampingRecorder(PostgresApplicationRecorder):
         self._stamp = SQL(
             "INSERT INTO {} (notification_id, request_id) SELECT unnest(%s::bigint[]), %s"
         ).format(table)
-        self._request_ids = SQL(
-            "SELECT notification_id, request_id FROM {} WHERE notification_id = ANY(%s)"
-        ).format(table)
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -51,9 +48,3 @@ class RequestStampingRecorder(PostgresApplicationRecorder):
         if ids and request_id is not None:
             curs.execute(self._stamp, (list(ids), request_id))
         return ids
-
-    def request_ids(self, notification_ids: Sequence[int]) -> dict[int, str]:
-        """The request id of each of these positions that has one."""
-        with self.datastore.transaction(commit=False) as curs:
-            rows = curs.execute(self._request_ids, (list(notification_ids),)).fetchall()
-        return {row["notification_id"]: row["request_id"] for row in rows}

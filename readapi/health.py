@@ -11,7 +11,12 @@ from typing import Any
 from eventsourcing.persistence import PersistenceError
 from fastapi.concurrency import run_in_threadpool
 
-from infra.metrics import PROJECTION_LAG_EVENTS, PROJECTION_LAG_SECONDS, PROJECTION_POSITION
+from infra.metrics import (
+    EVENT_STORE_HEAD,
+    PROJECTION_LAG_EVENTS,
+    PROJECTION_LAG_SECONDS,
+    PROJECTION_POSITION,
+)
 from readapi.consistency import ProjectionProgress
 
 # Between scrapes the gauges are at most this old; each refresh costs two tiny queries.
@@ -39,6 +44,7 @@ class ProjectionHealth:
         except (PersistenceError, OSError) as error:
             return {"ready": False, "database": f"unreachable: {type(error).__name__}"}
         await self.progress.refresh()
+        EVENT_STORE_HEAD.set(head)
         now = time.monotonic()
         report: dict[str, Any] = {"ready": True, "database": "ok", "event_store_head": head}
         for name in self.names:

@@ -31,8 +31,6 @@ from writeapi.schemas import TaskCreate, TaskOut, TaskPatch, TombstoneOut
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
-NOT_FOUND = error_responses("TASK_NOT_FOUND")
-
 
 @router.post(
     "",
