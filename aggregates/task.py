@@ -103,6 +103,10 @@ class Task(Aggregate):
     class SubtasksReordered(Aggregate.Event):
         order: list[UUID]
 
+    class FocusTimeAdded(Aggregate.Event):
+        seconds: int
+        session_id: UUID
+
     class NoteAdded(Aggregate.Event):
         note_id: UUID
         content: str
@@ -431,6 +435,20 @@ class Task(Aggregate):
     @event(SubtasksReordered)
     def _subtasks_reordered(self, order: list[UUID]) -> None:
         self.subtask_order = list(order)
+
+    def add_focus_time(self, seconds: int, *, session_id: UUID) -> None:
+        """Credit a focus session's time (also to an archived task: it was spent)."""
+        self._check_exists()
+        if seconds > 0:
+            self._focus_time_added(seconds=seconds, session_id=session_id)
+
+    @event(FocusTimeAdded)
+    def _focus_time_added(self, seconds: int, session_id: UUID) -> None:
+        self.focus_time_seconds += seconds
+
+    def check_writable(self) -> None:
+        """Raise if the task may not be worked on (deleted or archived)."""
+        self._check_writable()
 
     # -- notes ------------------------------------------------------------------------------
 

@@ -145,3 +145,17 @@ class EditNote(TaskCommand):
 @dataclass(frozen=True)
 class RemoveNote(TaskCommand):
     note_id: UUID
+
+
+@dataclass(frozen=True)
+class StartFocus:
+    actor: Actor
+    task_id: UUID
+    planned_minutes: int
+
+
+@dataclass(frozen=True)
+class EndFocus:
+    actor: Actor
+    session_id: UUID
+    completed: bool

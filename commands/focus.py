@@ -1,0 +1,61 @@
+"""Focus sessions: start one on a task, end it, and credit its time to the task."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from aggregates.focus import FocusNotFoundError, FocusSession, FocusTracker
+from aggregates.task import Task
+from commands.base import Saved
+from commands.messages import EndFocus, StartFocus
+from commands.tasks import TaskCommands
+
+
+class FocusCommands(TaskCommands):
+    def start_focus(self, command: StartFocus) -> Saved[FocusSession]:
+        def attempt() -> Saved[FocusSession]:
+            task = self._get_task(command.actor, command.task_id)
+            task.check_writable()
+            tracker = self._focus_tracker(command.actor.user_id)
+            session = FocusSession(
+                user_id=command.actor.user_id,
+                task_id=task.id,
+                planned_minutes=command.planned_minutes,
+                started_at=self.clock(),
+            )
+            tracker.begin(session.id)
+            return Saved(session, self._save(session, tracker))
+
+        return self._retry_on_conflict(attempt)
+
+    def end_focus(self, command: EndFocus) -> Saved[FocusSession]:
+        def attempt() -> Saved[FocusSession]:
+            session = self._get_owned(
+                command.session_id,
+                FocusSession,
+                owner_id=None,
+                not_found=FocusNotFoundError("focus session not found"),
+            )
+            assert isinstance(session, FocusSession)
+            if session.user_id != command.actor.user_id:
+                raise FocusNotFoundError("focus session not found")
+            elapsed = session.end(at=self.clock(), completed=command.completed)
+            tracker = self._focus_tracker(command.actor.user_id)
+            tracker.finish(session.id)
+            changed = [session, tracker]
+            task: Task = self.repository.get(session.task_id)
+            if not task.deleted:  # time spent on a task deleted since is not credited
+                task.add_focus_time(elapsed, session_id=session.id)
+                changed.append(task)
+            return Saved(session, self._save(*changed))
+
+        return self._retry_on_conflict(attempt)
+
+    def _focus_tracker(self, user_id: UUID) -> FocusTracker:
+        try:
+            tracker: FocusTracker = self.repository.get(FocusTracker.create_id(user_id))
+        except AggregateNotFoundError:
+            tracker = FocusTracker(user_id=user_id)
+        return tracker
