@@ -6,6 +6,7 @@ from typing import Any
 
 from projections.activity import ActivityProjection, ActivityView
 from projections.base import ReadModelProjection, ReadModelView
+from projections.focus_sessions import FocusSessionsProjection, FocusSessionsView
 from projections.task_list import TaskListProjection, TaskListView
 from projections.tombstones import TombstonesProjection, TombstonesView
 from projections.user_profiles import UserProfilesProjection, UserProfilesView
@@ -15,6 +16,7 @@ PROJECTIONS: dict[str, tuple[type[ReadModelProjection[Any]], type[ReadModelView]
     TombstonesProjection.name: (TombstonesProjection, TombstonesView),
     UserProfilesProjection.name: (UserProfilesProjection, UserProfilesView),
     ActivityProjection.name: (ActivityProjection, ActivityView),
+    FocusSessionsProjection.name: (FocusSessionsProjection, FocusSessionsView),
 }
 
 

@@ -130,6 +130,11 @@ class TaskListView(ReadModelView):
         self._get_task = SQL("SELECT {} FROM {} WHERE id = %s AND owner_id = %s").format(
             SQL(TASK_COLUMNS), tasks
         )
+        self._add_focus_time = SQL(
+            "UPDATE {} SET focus_time_seconds = focus_time_seconds + %(seconds)s,"
+            " version = %(version)s, updated_at = %(at)s, last_position = %(position)s"
+            " WHERE id = %(id)s"
+        ).format(tasks)
         self._changed_since = SQL(
             "SELECT {} FROM {} WHERE owner_id = %s AND last_position > %s"
             " ORDER BY last_position LIMIT %s"
@@ -181,6 +186,15 @@ class TaskListView(ReadModelView):
     ) -> None:
         """`hidden`, `archived` or `deleted`."""
         self.update_row(session, self.tasks_table, task_id, {flag: value}, version=version, at=at)
+
+    def add_focus_time(
+        self, session: ViewSession, task_id: UUID, seconds: int, version: int, at: datetime
+    ) -> None:
+        session.execute(
+            self._add_focus_time,
+            {"id": task_id, "seconds": seconds, "version": version, "at": at,
+             "position": session.position},
+        )  # fmt: skip
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -406,4 +420,10 @@ class TaskListProjection(ReadModelProjection[TaskListView]):
     def _recount_notes(self, event: Task.Event, session: ViewSession) -> None:
         self.view.notes.recount(
             session, event.originator_id, event.originator_version, event.timestamp
+        )
+
+    @apply.register
+    def task_focus_time_added(self, event: Task.FocusTimeAdded, session: ViewSession) -> None:
+        self.view.add_focus_time(
+            session, event.originator_id, event.seconds, event.originator_version, event.timestamp
         )

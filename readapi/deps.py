@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Query, Request
 
 from infra.errors import ApiError
 from projections.activity import ActivityView
+from projections.focus_sessions import FocusSessionsView
 from projections.task_list import TaskListView
 from projections.tombstones import TombstonesView
 from projections.user_profiles import UserProfilesView
@@ -49,6 +50,11 @@ def get_activity(request: Request) -> ActivityView:
     return view
 
 
+def get_focus_sessions(request: Request) -> FocusSessionsView:
+    view: FocusSessionsView = request.app.state.views["focus_sessions"]
+    return view
+
+
 def consistent_with(*projections: str) -> Any:
     """A dependency that holds the request until `projections` reached the client's position."""
 
@@ -81,5 +87,6 @@ def consistent_with(*projections: str) -> Any:
 TaskListDep = Annotated[TaskListView, Depends(get_task_list)]
 TaskHistoryDep = Annotated[TaskHistory, Depends(get_task_history)]
 ActivityDep = Annotated[ActivityView, Depends(get_activity)]
+FocusSessionsDep = Annotated[FocusSessionsView, Depends(get_focus_sessions)]
 TombstonesDep = Annotated[TombstonesView, Depends(get_tombstones)]
 UserProfilesDep = Annotated[UserProfilesView, Depends(get_user_profiles)]

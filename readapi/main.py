@@ -21,7 +21,7 @@ from readapi.consistency import ProjectionProgress
 from readapi.deps import POSITION_HEADER
 from readapi.health import ProjectionHealth
 from readapi.history import TaskHistory
-from readapi.routes import activity, recovery, sync, tasks, users
+from readapi.routes import activity, focus, recovery, sync, tasks, users
 
 API_PREFIX = "/api/v1"
 
@@ -76,6 +76,7 @@ def create_app(
     app.include_router(users.router, prefix=API_PREFIX)
     app.include_router(activity.router, prefix=API_PREFIX)
     app.include_router(sync.router, prefix=API_PREFIX)
+    app.include_router(focus.router, prefix=API_PREFIX)
     return app
 
 

@@ -105,6 +105,17 @@ class MeOut(BaseModel):
     limits: EffectiveLimits
 
 
+class FocusSessionOut(BaseModel):
+    id: UUID
+    task_id: UUID
+    planned_minutes: int
+    started_at: datetime
+    ended_at: datetime | None
+    elapsed_seconds: int
+    completed: bool
+    counts_as_completion: bool
+
+
 class SyncOut(BaseModel):
     tasks: list[TaskOut]
     deleted_task_ids: list[UUID]

@@ -22,7 +22,7 @@ from infra.settings import Settings
 from infra.tokens import TokenIssuer, TokenVerifier
 from writeapi.idempotency import IdempotencyMiddleware
 from writeapi.idempotency_store import IdempotencyStore
-from writeapi.routes import auth, notes, recovery, subtasks, tasks, users
+from writeapi.routes import auth, focus, notes, recovery, subtasks, tasks, users
 
 API_PREFIX = "/api/v1"
 # Expired keys are overwritten when reused anyway; this only keeps the table small.
@@ -99,6 +99,7 @@ def create_app(
     app.include_router(tasks.router, prefix=API_PREFIX)
     app.include_router(subtasks.router, prefix=API_PREFIX)
     app.include_router(notes.router, prefix=API_PREFIX)
+    app.include_router(focus.router, prefix=API_PREFIX)
     app.include_router(recovery.router, prefix=API_PREFIX)
     app.include_router(users.router, prefix=API_PREFIX)
     if settings.is_dev:

@@ -149,3 +149,23 @@ class ProfileOut(BaseModel):
     timezone: str
     tier: str
     version: int
+
+
+class FocusStart(StrictBody):
+    task_id: UUID
+    planned_minutes: Minutes
+
+
+class FocusEnd(StrictBody):
+    completed: bool
+
+
+class FocusSessionOut(BaseModel):
+    id: UUID
+    task_id: UUID
+    planned_minutes: int
+    started_at: datetime
+    ended_at: datetime | None
+    elapsed_seconds: int
+    completed: bool
+    counts_as_completion: bool
