@@ -80,6 +80,10 @@ class DatabaseAddress:
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             # Stamps every event with the request that appended it (infra/event_store.py).
             "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
+            # Two connections kept per process, more only under load: several processes
+            # (and, in tests, several apps) share one server's connection limit.
+            "POSTGRES_POOL_SIZE": "2",
+            "POSTGRES_MAX_OVERFLOW": "8",
             "POSTGRES_HOST": self.host,
             "POSTGRES_PORT": str(self.port),
             "POSTGRES_DBNAME": self.dbname,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -84,11 +84,20 @@ def build_application(settings: Settings, address: DatabaseAddress) -> PerpetuaA
 def build_views(
     address: DatabaseAddress, names: Sequence[str] = (), *, schema: str = READ_SCHEMA
 ) -> dict[str, ReadModelView]:
+    """The named views (all by default), sharing one connection pool: a process needs a few
+    connections for all its read models, not a few per read model."""
+    datastore = open_datastore(address, schema)
     return {
-        name: view_class(open_datastore(address, schema))
+        name: view_class(datastore)
         for name, (_, view_class) in PROJECTIONS.items()
         if not names or name in names
     }
+
+
+def close_views(views: Mapping[str, ReadModelView]) -> None:
+    """Close the connection pools under the views (shared ones once)."""
+    for datastore in {id(v.datastore): v.datastore for v in views.values()}.values():
+        datastore.close()
 
 
 def prepare_database(address: DatabaseAddress) -> None:
@@ -96,9 +105,10 @@ def prepare_database(address: DatabaseAddress) -> None:
     ensure_schemas(address)
     with setup_lock(address):
         PerpetuaApplication(env=address.eventsourcing_env()).close()
-        for view in build_views(address).values():
+        views = build_views(address)
+        for view in views.values():
             view.create_table()
-            view.datastore.close()
+        close_views(views)
         with ConnectionPool(address.conninfo, min_size=1, max_size=1) as pool:
             IdempotencyStore(pool, schema=EVENTS_SCHEMA).create_table()
 
@@ -160,8 +170,7 @@ def run_projectors(settings: Settings, names: Sequence[str], stop: threading.Eve
         run_workers(workers, stop)
     finally:
         application.close()
-        for worker in workers:
-            worker.projection.view.datastore.close()
+        close_views({worker.name: worker.projection.view for worker in workers})
 
 
 def projection_status(settings: Settings) -> list[ProjectionStatus]:
@@ -173,8 +182,7 @@ def projection_status(settings: Settings) -> list[ProjectionStatus]:
         return projection_statuses(application, views, datetime.now(tz=UTC))
     finally:
         application.close()
-        for view in views.values():
-            view.datastore.close()
+        close_views(views)
 
 
 def rebuild_projection(

@@ -134,9 +134,12 @@ class ReadModelProjection(Projection[TView], Generic[TView]):
 
 
 def open_datastore(
-    address: DatabaseAddress, schema: str, *, pool_size: int = 4
+    address: DatabaseAddress, schema: str, *, pool_size: int = 1, max_overflow: int = 9
 ) -> PostgresDatastore:
-    """A connection pool on `schema` of the service database, for views and their readers."""
+    """A connection pool on `schema` of the service database, for views and their readers.
+
+    `pool_size` connections stay open; up to `max_overflow` more are opened under load.
+    """
     return PostgresDatastore(
         dbname=address.dbname,
         host=address.host,
@@ -145,7 +148,7 @@ def open_datastore(
         password=address.password,
         schema=schema,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=max_overflow,
         # A read waiting for a connection should fail fast rather than hang the request.
         connect_timeout=10.0,
         idle_in_transaction_session_timeout=5.0,

@@ -46,8 +46,8 @@ def create_app(
         yield
         await health.stop()
         await progress.stop()
-        for view in views.values():
-            view.datastore.close()
+        for datastore in {id(v.datastore): v.datastore for v in views.values()}.values():
+            datastore.close()
         task_history.reader.close()
 
     app = FastAPI(
