@@ -224,9 +224,10 @@ def describe(domain_event: Any, owner: UUID) -> dict[str, Any]:
 
 def _summary(domain_event: Any, entity_type: str, action: str) -> str:
     words = f"{entity_type.replace('_', ' ')} {action.replace('_', ' ')}"
-    title = getattr(domain_event, "title", None)
-    if isinstance(title, str):
-        return f"{words}: {title[:120]}"
+    for detail in ("title", "reason"):
+        value = getattr(domain_event, detail, None)
+        if isinstance(value, str):
+            return f"{words}: {value[:120]}"
     changes = getattr(domain_event, "changes", None)
     if isinstance(changes, dict) and changes:
         return f"{words}: {', '.join(sorted(changes))}"

@@ -133,3 +133,28 @@ def test_export_streams_the_whole_log_as_jsonl_and_csv(service: Service) -> None
     assert table[0]["action"] == "registered"
     bad = service.read.get("/api/v1/activity/export", params={"format": "xml"}, headers=headers)
     assert bad.status_code == 422
+
+
+def test_sign_ins_refreshes_reuse_and_logouts_are_in_the_log(service: Service) -> None:
+    signed_in = service.write.post(
+        "/api/v1/auth/dev-login", json={"email": "audit-me@example.com", "name": "A"}
+    ).json()["data"]
+    headers = {"Authorization": f"Bearer {signed_in['access_token']}"}
+    first_token = signed_in["refresh_token"]
+    refreshed = service.write.post("/api/v1/auth/refresh", json={"refresh_token": first_token})
+    reused = service.write.post("/api/v1/auth/refresh", json={"refresh_token": first_token})
+    assert (refreshed.status_code, reused.status_code) == (200, 401)
+    again = service.write.post(
+        "/api/v1/auth/dev-login", json={"email": "audit-me@example.com", "name": "A"}
+    )
+    out = service.write.post(
+        "/api/v1/auth/logout", json={"refresh_token": again.json()["data"]["refresh_token"]}
+    )
+    rows = activity(service, headers, out.headers["X-Event-Position"], limit=100)["data"]
+    session_events = [
+        (r["action"], r["summary"]) for r in rows if r["entity_type"] == "auth_session"
+    ]
+    assert ("rotated", "auth session rotated") in session_events
+    assert ("revoked", "auth session revoked: refresh_token_reused") in session_events
+    assert ("revoked", "auth session revoked: logout") in session_events
+    assert sum(r["action"] == "signed_in" for r in rows) == 2
