@@ -10,6 +10,7 @@ import uuid
 
 import psycopg
 import pytest
+from eventsourcing.persistence import IntegrityError
 
 from commands.application import PerpetuaApplication
 from infra.database import DatabaseAddress
@@ -77,3 +78,28 @@ def test_a_missing_version_is_reported(
     assert row is not None
     report = verify_store(application)
     assert any(str(row[0]) in problem for problem in report.problems)
+
+
+def test_gaps_left_by_rolled_back_appends_are_counted_not_damage(
+    fresh_database: DatabaseAddress, application: PerpetuaApplication
+) -> None:
+    write_history(application, tasks=1)
+    task_id = next(
+        n.originator_id
+        for n in application.recorder.select_notifications(start=1, limit=100)
+        if n.topic.endswith("Task.Created")
+    )
+    mine, stale = application.repository.get(task_id), application.repository.get(task_id)
+    version = mine.version
+    mine.hide()
+    application.save(mine)
+    stale.hide()
+    with pytest.raises(IntegrityError):  # the losing append burns its position
+        application.save(stale)
+    current = application.repository.get(task_id)
+    current.unhide()
+    application.save(current)
+    report = verify_store(application)
+    assert report.intact, report.problems
+    assert report.position_gaps >= 1
+    assert application.repository.get(task_id).version == version + 2
