@@ -23,7 +23,7 @@ from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from infra.database import EVENT_STORE_NAME, EVENTS_SCHEMA
 from projections.base import ReadModelProjection, ReadModelView, ViewSession
-from projections.cursors import decode_cursor, encode_cursor
+from projections.cursors import cut_page, decode_cursor
 
 COLUMNS = (
     "position, occurred_at, actor, entity_type, entity_id, action, summary, request_id,"
@@ -121,10 +121,7 @@ class ActivityView(ReadModelView):
         with self.snapshot() as cursor:
             rows = cursor.execute(statement, params).fetchall()
             position = self.position_in(cursor, application_name)
-        next_cursor = None
-        if len(rows) > query.limit:
-            rows = rows[: query.limit]
-            next_cursor = encode_cursor(query.order, rows[-1]["position"], UUID(int=0))
+        rows, next_cursor = cut_page(rows, query.limit, query.order, "position", row_id=None)
         return ActivityPage(rows=rows, next_cursor=next_cursor, position=position)
 
     def export(self, user_id: UUID, batch_size: int = 1000) -> Iterator[dict[str, Any]]:

@@ -24,6 +24,17 @@ def encode_cursor(order: str, key: int | datetime, row_id: UUID) -> str:
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 
 
+def cut_page(
+    rows: list[dict[str, Any]], limit: int, order: str, key: str, row_id: str | None = "id"
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Rows fetched with `limit + 1`: the page, and the cursor to the next one if there is one."""
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    identity = last[row_id] if row_id else UUID(int=0)
+    return rows[:limit], encode_cursor(order, last[key], identity)
+
+
 def decode_cursor(
     order: str, cursor: str, key_type: type[int] | type[datetime]
 ) -> tuple[Any, UUID]:

@@ -10,7 +10,7 @@ from psycopg.sql import SQL, Identifier
 
 from aggregates.focus import FocusSession
 from projections.base import ReadModelProjection, ReadModelView, ViewSession
-from projections.cursors import decode_cursor, encode_cursor
+from projections.cursors import cut_page, decode_cursor
 
 COLUMNS = (
     "id, task_id, planned_minutes, started_at, ended_at, elapsed_seconds, completed,"
@@ -83,10 +83,7 @@ class FocusSessionsView(ReadModelView):
         with self.snapshot() as snapshot:
             rows = snapshot.execute(statement, params).fetchall()
             position = self.position_in(snapshot, application_name)
-        next_cursor = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            next_cursor = encode_cursor(ORDER, rows[-1]["started_position"], rows[-1]["id"])
+        rows, next_cursor = cut_page(rows, limit, ORDER, "started_position")
         return rows, next_cursor, position
 
     def active(self, user_id: UUID, application_name: str) -> tuple[dict[str, Any] | None, int]:

@@ -16,7 +16,7 @@ from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from aggregates.task import Task
 from projections.base import ReadModelProjection, ReadModelView, ViewSession
-from projections.cursors import decode_cursor, encode_cursor
+from projections.cursors import cut_page, decode_cursor
 from projections.note_rows import NoteRows
 from projections.subtask_rows import SubtaskRows
 
@@ -226,11 +226,7 @@ class TaskListView(ReadModelView):
         with self.snapshot() as cursor:
             rows = cursor.execute(statement, params).fetchall()
             position = self.position_in(cursor, application_name)
-        next_cursor = None
-        if len(rows) > query.limit:
-            rows = rows[: query.limit]
-            last = rows[-1]
-            next_cursor = encode_cursor(query.sort, last["sort_key"], last["id"])
+        rows, next_cursor = cut_page(rows, query.limit, query.sort, "sort_key")
         for row in rows:
             row.pop("sort_key")
         return TaskPage(rows=rows, next_cursor=next_cursor, position=position)

@@ -16,7 +16,7 @@ from psycopg.sql import SQL, Identifier
 
 from aggregates.task import Task
 from projections.base import ReadModelProjection, ReadModelView, ViewSession
-from projections.cursors import decode_cursor, encode_cursor
+from projections.cursors import cut_page, decode_cursor
 
 ORDER = "-deleted_at"
 COLUMNS = "task_id, title, deleted_at, recoverable_until"
@@ -92,10 +92,7 @@ class TombstonesView(ReadModelView):
         with self.snapshot() as snapshot:
             rows = snapshot.execute(statement, params).fetchall()
             position = self.position_in(snapshot, application_name)
-        next_cursor = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            next_cursor = encode_cursor(ORDER, rows[-1]["deleted_at"], rows[-1]["task_id"])
+        rows, next_cursor = cut_page(rows, limit, ORDER, "deleted_at", row_id="task_id")
         return TombstonePage(rows=rows, next_cursor=next_cursor, position=position)
 
 
