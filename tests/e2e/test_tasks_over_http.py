@@ -351,3 +351,19 @@ def test_both_apps_document_their_routes_and_error_codes(service: Service) -> No
     assert "TASK_LIMIT_EXCEEDED" in create["409"]["description"]
     for client in (service.write, service.read):
         assert client.get("/docs").status_code == 200
+
+
+def test_min_position_also_works_as_a_query_parameter(service: Service) -> None:
+    alice = service.sign_in()
+    created = service.create_task(alice, title="by query")
+    position = created.headers["X-Event-Position"]
+    response = service.read.get(
+        f"/api/v1/tasks/{created.json()['data']['id']}",
+        params={"min_position": position},
+        headers=alice,
+    )
+    assert response.status_code == 200
+    assert int(response.headers["X-Projection-Position"]) >= int(position)
+    lagging = service.read.get("/api/v1/tasks", params={"min_position": 10**12}, headers=alice)
+    assert lagging.status_code == 503
+    assert lagging.json()["error"]["code"] == "PROJECTION_LAGGING"
