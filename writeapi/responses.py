@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import Response
 
 from aggregates.task import Task
+from commands.base import Saved
+from infra.envelope import Envelope
 from writeapi.schemas import TaskOut, TombstoneOut
 
 POSITION_HEADER = "X-Event-Position"
@@ -18,6 +20,11 @@ def with_position(response: Response, position: int) -> dict[str, int]:
 
 def task_out(task: Task) -> TaskOut:
     return TaskOut.model_validate(task.state())
+
+
+def task_answer(saved: Saved[Task], response: Response) -> Envelope[TaskOut]:
+    """The answer of a command that changed a task: the task, and the position."""
+    return Envelope(data=task_out(saved.aggregate), meta=with_position(response, saved.position))
 
 
 def tombstone_out(task: Task) -> TombstoneOut:

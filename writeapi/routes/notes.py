@@ -10,7 +10,7 @@ from commands.messages import AddNote, EditNote, RemoveNote
 from infra.envelope import Envelope
 from infra.errors import error_responses
 from writeapi.deps import ActorDep, ApplicationDep
-from writeapi.responses import task_out, with_position
+from writeapi.responses import task_answer, with_position
 from writeapi.schemas import NoteBody, NoteOut, TaskOut
 
 router = APIRouter(prefix="/tasks/{task_id}/notes", tags=["notes"])
@@ -46,7 +46,7 @@ def edit_note(
 ) -> Envelope[TaskOut]:
     """Replace a note's text."""
     saved = application.edit_note(EditNote(actor, task_id, note_id, body.content))
-    return Envelope(data=task_out(saved.aggregate), meta=with_position(response, saved.position))
+    return task_answer(saved, response)
 
 
 @router.delete(
@@ -59,4 +59,4 @@ def remove_note(
 ) -> Envelope[TaskOut]:
     """Remove a note."""
     saved = application.remove_note(RemoveNote(actor, task_id, note_id))
-    return Envelope(data=task_out(saved.aggregate), meta=with_position(response, saved.position))
+    return task_answer(saved, response)

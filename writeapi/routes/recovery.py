@@ -10,7 +10,7 @@ from commands.messages import RestoreTask
 from infra.envelope import Envelope
 from infra.errors import error_responses
 from writeapi.deps import ActorDep, ApplicationDep
-from writeapi.responses import task_out, with_position
+from writeapi.responses import task_answer
 from writeapi.schemas import TaskOut
 
 router = APIRouter(prefix="/recovery", tags=["recovery"])
@@ -28,4 +28,4 @@ def restore_task(
 ) -> Envelope[TaskOut]:
     """Restore a deleted task: same id, same history (within the tombstone window)."""
     saved = application.restore_task(RestoreTask(actor, task_id))
-    return Envelope(data=task_out(saved.aggregate), meta=with_position(response, saved.position))
+    return task_answer(saved, response)

@@ -23,7 +23,7 @@ from commands.messages import (
 from infra.envelope import Envelope
 from infra.errors import error_responses
 from writeapi.deps import ActorDep, ApplicationDep
-from writeapi.responses import task_out, with_position
+from writeapi.responses import task_answer, with_position
 from writeapi.schemas import SubtaskCreate, SubtaskOrder, SubtaskOut, SubtaskPatch, TaskOut
 
 router = APIRouter(prefix="/tasks/{task_id}/subtasks", tags=["subtasks"])
@@ -67,7 +67,7 @@ def rename_subtask(
 ) -> Envelope[TaskOut]:
     """Rename a subtask."""
     saved = application.rename_subtask(RenameSubtask(actor, task_id, subtask_id, body.title))
-    return _task_answer(saved, response)
+    return task_answer(saved, response)
 
 
 @router.put(
@@ -84,7 +84,7 @@ def reorder_subtasks(
 ) -> Envelope[TaskOut]:
     """Put the subtasks in this order (it must name every one exactly once)."""
     saved = application.reorder_subtasks(ReorderSubtasks(actor, task_id, body.subtask_ids))
-    return _task_answer(saved, response)
+    return task_answer(saved, response)
 
 
 @router.delete(
@@ -101,7 +101,7 @@ def remove_subtask(
 ) -> Envelope[TaskOut]:
     """Remove a subtask."""
     saved = application.remove_subtask(RemoveSubtask(actor, task_id, subtask_id))
-    return _task_answer(saved, response)
+    return task_answer(saved, response)
 
 
 def _subtask_action(
@@ -119,7 +119,7 @@ def _subtask_action(
         application: ApplicationDep,
         response: Response,
     ) -> Envelope[TaskOut]:
-        return _task_answer(run(application, actor, task_id, subtask_id), response)
+        return task_answer(run(application, actor, task_id, subtask_id), response)
 
     router.add_api_route(
         f"/{{subtask_id}}/{action}",
@@ -143,7 +143,3 @@ _subtask_action(
     lambda app, actor, task_id, sid: app.reopen_subtask(ReopenSubtask(actor, task_id, sid)),
     "TASK_LIMIT_EXCEEDED",
 )
-
-
-def _task_answer(saved: Saved[Task], response: Response) -> Envelope[TaskOut]:
-    return Envelope(data=task_out(saved.aggregate), meta=with_position(response, saved.position))

@@ -26,7 +26,7 @@ from commands.messages import (
 from infra.envelope import Envelope
 from infra.errors import error_responses
 from writeapi.deps import ActorDep, ApplicationDep
-from writeapi.responses import task_out, tombstone_out, with_position
+from writeapi.responses import task_answer, tombstone_out, with_position
 from writeapi.schemas import TaskCreate, TaskOut, TaskPatch, TombstoneOut
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -45,7 +45,7 @@ def create_task(
 ) -> Envelope[TaskOut]:
     """Create a task."""
     saved = application.create_task(CreateTask(actor=actor, **body.model_dump()))
-    return Envelope(data=task_out(saved.aggregate), meta=with_position(response, saved.position))
+    return task_answer(saved, response)
 
 
 @router.patch(
@@ -72,7 +72,7 @@ def update_task(
     saved = application.update_task(
         UpdateTask(actor=actor, task_id=task_id, version=body.version, changes=changes)
     )
-    return Envelope(data=task_out(saved.aggregate), meta=with_position(response, saved.position))
+    return task_answer(saved, response)
 
 
 def _task_action(
@@ -87,9 +87,7 @@ def _task_action(
         task_id: UUID, actor: ActorDep, application: ApplicationDep, response: Response
     ) -> Envelope[TaskOut]:
         saved = run(application, actor, task_id)
-        return Envelope(
-            data=task_out(saved.aggregate), meta=with_position(response, saved.position)
-        )
+        return task_answer(saved, response)
 
     router.add_api_route(
         f"/{{task_id}}/{action}",
@@ -151,7 +149,7 @@ def complete_task(
 ) -> Envelope[TaskOut]:
     """Mark a task completed (with open subtasks only when forced)."""
     saved = application.complete_task(CompleteTask(actor, task_id, force=force))
-    return Envelope(data=task_out(saved.aggregate), meta=with_position(response, saved.position))
+    return task_answer(saved, response)
 
 
 @router.delete(
