@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -11,19 +11,7 @@ from aggregates.task import Task
 from aggregates.task_rules import TaskArchivedError
 from commands.application import PerpetuaApplication
 from commands.messages import Actor, ArchiveTask, CreateTask, EndFocus, SignIn, StartFocus
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from tests.fakes.clock import Clock
 
 
 @pytest.fixture

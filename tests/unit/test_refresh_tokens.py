@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -11,19 +11,7 @@ from commands.application import PerpetuaApplication
 from commands.identity import SignedIn
 from commands.messages import Logout, RefreshSession, SignIn
 from commands.refresh_tokens import parse_refresh_token
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from tests.fakes.clock import Clock
 
 
 @pytest.fixture
