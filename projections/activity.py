@@ -30,6 +30,7 @@ COLUMNS = (
     " event_type, version"
 )
 EXPORT_COLUMNS = tuple(column.strip() for column in COLUMNS.split(","))
+OWNER_CACHE_SIZE = 100_000
 # Events whose aggregate is a task part name the part, not the task, as their entity.
 _PART_EVENT = re.compile(r"^(Subtask|Note)s?(\w+)$")
 
@@ -165,6 +166,12 @@ class ActivityView(ReadModelView):
 class ActivityProjection(ReadModelProjection[ActivityView]):
     name = "activity"
 
+    def __init__(self, view: ActivityView) -> None:
+        super().__init__(view)
+        # Owners never change, so a remembered one stays right even if the batch that found
+        # it rolls back (the batch is applied again). Saves a query per event on catch-up.
+        self._owners: dict[UUID, UUID] = {}
+
     def apply(self, domain_event: Any, session: ViewSession) -> None:
         """Every event is a row; its first event also says whose its aggregate is."""
         entity_id: UUID = domain_event.originator_id
@@ -172,9 +179,12 @@ class ActivityProjection(ReadModelProjection[ActivityView]):
         if owner is not None:
             self.view.own(session, entity_id, owner)
         else:
-            owner = self.view.owner_of(session, entity_id)
+            owner = self._owners.get(entity_id) or self.view.owner_of(session, entity_id)
         if owner is None:
             return  # an event of nobody's (none exist today): nothing to show anyone
+        if len(self._owners) >= OWNER_CACHE_SIZE:
+            self._owners.clear()
+        self._owners[entity_id] = owner
         self.view.record(session, describe(domain_event, owner))
 
     @staticmethod
