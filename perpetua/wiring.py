@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -24,7 +24,7 @@ from infra.database import (
 from infra.keys import load_key_set
 from infra.settings import Settings
 from projections.activity import ActivityView, export_lines
-from projections.base import ReadModelView, open_datastore
+from projections.base import ReadModelView, close_views, open_datastore
 from projections.registry import PROJECTIONS, projection_names
 from projectors.rebuild import RebuildReport, rebuild
 from projectors.runner import ProjectionWorker, run_workers
@@ -92,12 +92,6 @@ def build_views(
         for name, (_, view_class) in PROJECTIONS.items()
         if not names or name in names
     }
-
-
-def close_views(views: Mapping[str, ReadModelView]) -> None:
-    """Close the connection pools under the views (shared ones once)."""
-    for datastore in {id(v.datastore): v.datastore for v in views.values()}.values():
-        datastore.close()
 
 
 def prepare_database(address: DatabaseAddress) -> None:

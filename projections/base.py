@@ -153,3 +153,9 @@ def open_datastore(
         connect_timeout=10.0,
         idle_in_transaction_session_timeout=5.0,
     )
+
+
+def close_views(views: Mapping[str, ReadModelView]) -> None:
+    """Close the connection pools under the views (a shared one once)."""
+    for datastore in {id(v.datastore): v.datastore for v in views.values()}.values():
+        datastore.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Query, Request
 
 from infra.errors import ApiError
 from projections.activity import ActivityView
+from projections.base import ReadModelView
 from projections.focus_sessions import FocusSessionsView
 from projections.task_list import TaskListView
 from projections.tombstones import TombstonesView
@@ -25,34 +27,23 @@ def get_progress(request: Request) -> ProjectionProgress:
     return progress
 
 
-def get_task_list(request: Request) -> TaskListView:
-    view: TaskListView = request.app.state.views["task_list"]
-    return view
-
-
 def get_task_history(request: Request) -> TaskHistory:
     history: TaskHistory = request.app.state.task_history
     return history
 
 
-def get_tombstones(request: Request) -> TombstonesView:
-    view: TombstonesView = request.app.state.views["tombstones"]
-    return view
+TView = TypeVar("TView", bound=ReadModelView)
 
 
-def get_user_profiles(request: Request) -> UserProfilesView:
-    view: UserProfilesView = request.app.state.views["user_profiles"]
-    return view
+def view_of(kind: type[TView]) -> Callable[[Request], TView]:
+    """A dependency that hands out the app's view of this class."""
 
+    def get(request: Request) -> TView:
+        view = request.app.state.views[kind.projection_name]
+        assert isinstance(view, kind)
+        return view
 
-def get_activity(request: Request) -> ActivityView:
-    view: ActivityView = request.app.state.views["activity"]
-    return view
-
-
-def get_focus_sessions(request: Request) -> FocusSessionsView:
-    view: FocusSessionsView = request.app.state.views["focus_sessions"]
-    return view
+    return get
 
 
 def consistent_with(*projections: str) -> Any:
@@ -84,9 +75,9 @@ def consistent_with(*projections: str) -> Any:
     return Depends(wait)
 
 
-TaskListDep = Annotated[TaskListView, Depends(get_task_list)]
+TaskListDep = Annotated[TaskListView, Depends(view_of(TaskListView))]
 TaskHistoryDep = Annotated[TaskHistory, Depends(get_task_history)]
-ActivityDep = Annotated[ActivityView, Depends(get_activity)]
-FocusSessionsDep = Annotated[FocusSessionsView, Depends(get_focus_sessions)]
-TombstonesDep = Annotated[TombstonesView, Depends(get_tombstones)]
-UserProfilesDep = Annotated[UserProfilesView, Depends(get_user_profiles)]
+ActivityDep = Annotated[ActivityView, Depends(view_of(ActivityView))]
+FocusSessionsDep = Annotated[FocusSessionsView, Depends(view_of(FocusSessionsView))]
+TombstonesDep = Annotated[TombstonesView, Depends(view_of(TombstonesView))]
+UserProfilesDep = Annotated[UserProfilesView, Depends(view_of(UserProfilesView))]

@@ -16,7 +16,7 @@ from infra.http import install_common
 from infra.keys import KeySet
 from infra.settings import Settings
 from infra.tokens import TokenVerifier
-from projections.base import ReadModelView
+from projections.base import ReadModelView, close_views
 from readapi.consistency import ProjectionProgress
 from readapi.deps import POSITION_HEADER
 from readapi.health import ProjectionHealth
@@ -46,8 +46,7 @@ def create_app(
         yield
         await health.stop()
         await progress.stop()
-        for datastore in {id(v.datastore): v.datastore for v in views.values()}.values():
-            datastore.close()
+        close_views(views)
         task_history.reader.close()
 
     app = FastAPI(
