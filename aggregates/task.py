@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
 from aggregates.task_rules import (
+    REMINDER_ON_TIME_SECONDS,
     InvalidSubtaskError,
     NoteLimitExceededError,
     NoteNotFoundError,
+    ReminderAlreadyFiredError,
+    ReminderLimitExceededError,
+    ReminderNotFoundError,
     SubtaskLimitExceededError,
     SubtaskNotFoundError,
     SubtasksIncompleteError,
@@ -26,6 +30,9 @@ from aggregates.task_rules import (
     VersionConflictError,
 )
 
+# What happened to a reminder whose time came: it fired, or the task was closed by then.
+FireOutcome = Literal["fired", "skipped"]
+
 
 @dataclass
 class Subtask:
@@ -37,6 +44,16 @@ class Subtask:
 class Note:
     content: str
     source: str = "text"
+
+
+@dataclass
+class Reminder:
+    fires_at: datetime
+    remind_at: datetime | None = None  # set: an absolute reminder
+    offset_minutes: int | None = None  # set: this long before the due date
+    status: str = "pending"  # pending -> fired, or skipped (the task was closed by then)
+    fired_at: datetime | None = None
+    late: bool = False
 
 
 class Task(Aggregate):
@@ -119,6 +136,39 @@ class Task(Aggregate):
     class NoteRemoved(Aggregate.Event):
         note_id: UUID
 
+    class ReminderAdded(Aggregate.Event):
+        reminder_id: UUID
+        remind_at: datetime | None
+        offset_minutes: int | None
+        fires_at: datetime
+
+    class ReminderChanged(Aggregate.Event):
+        reminder_id: UUID
+        remind_at: datetime | None
+        offset_minutes: int | None
+        fires_at: datetime
+
+    class ReminderRescheduled(Aggregate.Event):
+        # The due date moved, and this offset reminder with it.
+        reminder_id: UUID
+        fires_at: datetime
+
+    class ReminderRemoved(Aggregate.Event):
+        reminder_id: UUID
+
+    class ReminderFired(Aggregate.Event):
+        reminder_id: UUID
+        scheduled_for: datetime
+        fired_at: datetime
+        delay_seconds: float
+        late: bool
+
+    class ReminderSkipped(Aggregate.Event):
+        # Its time came while the task was completed, archived or deleted: nobody to remind.
+        reminder_id: UUID
+        scheduled_for: datetime
+        reason: str
+
     @classmethod
     def create(
         cls,
@@ -131,7 +181,9 @@ class Task(Aggregate):
         due_date: datetime | None = None,
         estimated_duration: int | None = None,
         template_id: UUID | None = None,
+        task_id: UUID | None = None,
     ) -> Task:
+        """A new task; `task_id` for a deterministic one (a template's instance)."""
         fields: dict[str, Any] = {
             "title": title,
             "description": description,
@@ -141,14 +193,11 @@ class Task(Aggregate):
         }
         for name, value in fields.items():
             rules.check(name, value)
-        return cls(
-            owner_id=owner_id,
-            title=title,
-            description=description,
-            priority=priority,
-            due_date=due_date,
-            estimated_duration=estimated_duration,
-            template_id=template_id,
+        if task_id is None:
+            return cls(owner_id=owner_id, template_id=template_id, **fields)
+        # Calling the class always makes a new id; the library's `_create` takes a given one.
+        return cls._create(
+            cls.Created, id=task_id, owner_id=owner_id, template_id=template_id, **fields
         )
 
     @event(Created)
@@ -182,6 +231,7 @@ class Task(Aggregate):
         self.subtasks: dict[UUID, Subtask] = {}
         self.subtask_order: list[UUID] = []
         self.notes: dict[UUID, Note] = {}  # in the order they were added
+        self.reminders: dict[UUID, Reminder] = {}
 
     def state(self) -> dict[str, Any]:
         """The task as its users see it: every public field, by name."""
@@ -207,7 +257,15 @@ class Task(Aggregate):
                 for index, sid in enumerate(self.subtask_order)
             ],
             "notes": [{"id": nid, **asdict(note)} for nid, note in self.notes.items()],
+            "reminders": [
+                {"id": rid, **asdict(self.reminders[rid])} for rid in self.reminder_order
+            ],
         }
+
+    @property
+    def reminder_order(self) -> list[UUID]:
+        """Soonest first (the read model orders them the same way)."""
+        return sorted(self.reminders, key=lambda rid: (self.reminders[rid].fires_at, rid))
 
     @property
     def open_subtasks(self) -> list[UUID]:
@@ -231,6 +289,8 @@ class Task(Aggregate):
         if not effective:
             return False
         self._updated(changes=effective)
+        if "due_date" in effective:
+            self._follow_due_date()
         return True
 
     @event(Updated)
@@ -485,6 +545,159 @@ class Task(Aggregate):
     @event(NoteRemoved)
     def _note_removed(self, note_id: UUID) -> None:
         del self.notes[note_id]
+
+    # -- reminders: each fires once; offset ones follow the due date ----------------------
+
+    def add_reminder(
+        self, *, remind_at: datetime | None, offset_minutes: int | None, rules: TaskRules
+    ) -> UUID:
+        self._check_writable()
+        fires_at = rules.reminder_time(remind_at, offset_minutes, self.due_date)
+        limit = rules.reminders_per_task
+        if limit is not None and len(self.reminders) >= limit:
+            raise ReminderLimitExceededError(
+                f"a task may have at most {limit} reminders", limit=limit
+            )
+        reminder_id = uuid4()
+        self._reminder_added(
+            reminder_id=reminder_id,
+            remind_at=remind_at,
+            offset_minutes=offset_minutes,
+            fires_at=fires_at,
+        )
+        return reminder_id
+
+    @event(ReminderAdded)
+    def _reminder_added(
+        self,
+        reminder_id: UUID,
+        remind_at: datetime | None,
+        offset_minutes: int | None,
+        fires_at: datetime,
+    ) -> None:
+        self.reminders[reminder_id] = Reminder(
+            fires_at=fires_at, remind_at=remind_at, offset_minutes=offset_minutes
+        )
+
+    def change_reminder(
+        self,
+        reminder_id: UUID,
+        *,
+        remind_at: datetime | None,
+        offset_minutes: int | None,
+        rules: TaskRules,
+    ) -> bool:
+        """Set a pending reminder's time anew; a fired one is history (add another)."""
+        reminder = self._reminder(reminder_id)
+        if reminder.status != "pending":
+            raise ReminderAlreadyFiredError(
+                f"this reminder has {reminder.status}; add a new one", status=reminder.status
+            )
+        fires_at = rules.reminder_time(remind_at, offset_minutes, self.due_date)
+        if (reminder.remind_at, reminder.offset_minutes) == (remind_at, offset_minutes):
+            return False
+        self._reminder_changed(
+            reminder_id=reminder_id,
+            remind_at=remind_at,
+            offset_minutes=offset_minutes,
+            fires_at=fires_at,
+        )
+        return True
+
+    @event(ReminderChanged)
+    def _reminder_changed(
+        self,
+        reminder_id: UUID,
+        remind_at: datetime | None,
+        offset_minutes: int | None,
+        fires_at: datetime,
+    ) -> None:
+        reminder = self.reminders[reminder_id]
+        reminder.remind_at, reminder.offset_minutes = remind_at, offset_minutes
+        reminder.fires_at = fires_at
+
+    def remove_reminder(self, reminder_id: UUID) -> None:
+        self._reminder(reminder_id)
+        self._reminder_removed(reminder_id=reminder_id)
+
+    @event(ReminderRemoved)
+    def _reminder_removed(self, reminder_id: UUID) -> None:
+        del self.reminders[reminder_id]
+
+    def _follow_due_date(self) -> None:
+        """Offset reminders move with the due date; without a due date they have no time,
+        so they go. A pending one moved into the past fires at the scheduler's next look."""
+        for reminder_id in self.reminder_order:
+            reminder = self.reminders[reminder_id]
+            if reminder.offset_minutes is None:
+                continue
+            if self.due_date is None:
+                self._reminder_removed(reminder_id=reminder_id)
+                continue
+            fires_at = (self.due_date - timedelta(minutes=reminder.offset_minutes)).astimezone(UTC)
+            if reminder.status == "pending" and fires_at != reminder.fires_at:
+                self._reminder_rescheduled(reminder_id=reminder_id, fires_at=fires_at)
+
+    @event(ReminderRescheduled)
+    def _reminder_rescheduled(self, reminder_id: UUID, fires_at: datetime) -> None:
+        self.reminders[reminder_id].fires_at = fires_at
+
+    def fire_reminder(self, reminder_id: UUID, *, now: datetime) -> FireOutcome | None:
+        """Fire a pending reminder whose time has come: "fired", or "skipped" when the task
+        is closed; None (no event) when there is nothing to do, e.g. it fired already."""
+        reminder = self.reminders.get(reminder_id)
+        if reminder is None or reminder.status != "pending" or reminder.fires_at > now:
+            return None
+        closed = self._closed_as
+        if closed is not None:
+            self._reminder_skipped(
+                reminder_id=reminder_id, scheduled_for=reminder.fires_at, reason=closed
+            )
+            return "skipped"
+        delay = round((now - reminder.fires_at).total_seconds(), 3)
+        self._reminder_fired(
+            reminder_id=reminder_id,
+            scheduled_for=reminder.fires_at,
+            fired_at=now,
+            delay_seconds=delay,
+            late=delay > REMINDER_ON_TIME_SECONDS,
+        )
+        return "fired"
+
+    @event(ReminderFired)
+    def _reminder_fired(
+        self,
+        reminder_id: UUID,
+        scheduled_for: datetime,
+        fired_at: datetime,
+        delay_seconds: float,
+        late: bool,
+    ) -> None:
+        reminder = self.reminders[reminder_id]
+        reminder.status, reminder.fired_at, reminder.late = "fired", fired_at, late
+
+    @event(ReminderSkipped)
+    def _reminder_skipped(self, reminder_id: UUID, scheduled_for: datetime, reason: str) -> None:
+        self.reminders[reminder_id].status = "skipped"
+
+    @property
+    def _closed_as(self) -> str | None:
+        """Why nobody is to be reminded of this task now, if so."""
+        for reason, closed in (
+            ("deleted", self.deleted),
+            ("archived", self.archived),
+            ("completed", self.completed),
+        ):
+            if closed:
+                return reason
+        return None
+
+    def _reminder(self, reminder_id: UUID) -> Reminder:
+        self._check_writable()
+        reminder = self.reminders.get(reminder_id)
+        if reminder is None:
+            raise ReminderNotFoundError("reminder not found")
+        return reminder
 
     def _note(self, note_id: UUID) -> Note:
         self._check_writable()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aggregates.errors import DomainError
@@ -12,6 +12,10 @@ PRIORITIES = ("low", "medium", "high")
 TITLE_MAX_LENGTH = 200
 DURATION_RANGE_MINUTES = (1, 720)
 NOTE_MAX_LENGTH = 2000
+# An offset reminder fires this many minutes before the due date, at most the due-date horizon.
+OFFSET_RANGE_MINUTES = (0, 30 * 24 * 60)
+# A reminder that fires more than this after its time is marked late (SPEC: within 60 s).
+REMINDER_ON_TIME_SECONDS = 60
 
 
 class TaskError(DomainError):
@@ -78,6 +82,22 @@ class NoteLimitExceededError(TaskError):
     code = "NOTE_LIMIT_EXCEEDED"
 
 
+class ReminderNotFoundError(TaskError):
+    code = "NOT_FOUND"
+
+
+class InvalidReminderError(TaskError):
+    code = "VALIDATION_ERROR"
+
+
+class ReminderLimitExceededError(TaskError):
+    code = "REMINDER_LIMIT_EXCEEDED"
+
+
+class ReminderAlreadyFiredError(TaskError):
+    code = "REMINDER_ALREADY_FIRED"
+
+
 class TombstoneNotFoundError(TaskError):
     code = "NOT_FOUND"
 
@@ -95,6 +115,34 @@ class TaskRules:
     due_date_horizon: timedelta
     subtasks_per_task: int | None = None  # None: unlimited
     notes_per_task: int | None = None
+    reminders_per_task: int | None = None
+
+    def reminder_time(
+        self, remind_at: datetime | None, offset_minutes: int | None, due_date: datetime | None
+    ) -> datetime:
+        """When a reminder set this way fires: at `remind_at`, or `offset_minutes` before the
+        due date. Exactly one of the two; the time must still be ahead."""
+        if (remind_at is None) == (offset_minutes is None):
+            raise InvalidReminderError("give either remind_at or offset_minutes", field="remind_at")
+        if remind_at is not None:
+            if remind_at.tzinfo is None:
+                raise InvalidReminderError("remind_at must carry a UTC offset", field="remind_at")
+            fires_at, field = remind_at, "remind_at"
+        else:
+            assert offset_minutes is not None
+            low, high = OFFSET_RANGE_MINUTES
+            if not low <= offset_minutes <= high:
+                raise InvalidReminderError(
+                    f"offset_minutes must be {low}-{high}", field="offset_minutes"
+                )
+            if due_date is None:
+                raise InvalidReminderError(
+                    "a reminder before the due date needs a due date", field="offset_minutes"
+                )
+            fires_at, field = due_date - timedelta(minutes=offset_minutes), "offset_minutes"
+        if fires_at <= self.now:
+            raise InvalidReminderError("the reminder's time has already passed", field=field)
+        return fires_at.astimezone(UTC)
 
     def check_note_content(self, content: Any) -> None:
         if not isinstance(content, str) or not content.strip() or len(content) > NOTE_MAX_LENGTH:

@@ -1,4 +1,7 @@
-"""The User aggregate: identity, profile and tier. Keyed by the identity provider's subject."""
+"""The User aggregate: identity and profile. Keyed by the identity provider's subject.
+
+The tier is not here: it is derived from the user's Subscription when asked.
+"""
 
 from __future__ import annotations
 
@@ -76,7 +79,6 @@ class User(Aggregate):
         self.subject = subject
         self.email = email
         self.name = name
-        self.tier = "free"
         self.avatar_url: str | None = None
         self.timezone = "UTC"
 
@@ -114,6 +116,5 @@ class User(Aggregate):
             "name": self.name,
             "avatar_url": self.avatar_url,
             "timezone": self.timezone,
-            "tier": self.tier,
             "version": self.version,
         }

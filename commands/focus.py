@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from uuid import UUID
+from eventsourcing.domain import Aggregate
 
-from eventsourcing.application import AggregateNotFoundError
-
+from aggregates.achievements import Achievements
 from aggregates.focus import FocusNotFoundError, FocusSession, FocusTracker
 from aggregates.task import Task
 from commands.base import Saved
@@ -18,7 +17,7 @@ class FocusCommands(TaskCommands):
         def attempt() -> Saved[FocusSession]:
             task = self._get_task(command.actor, command.task_id)
             task.check_writable()
-            tracker = self._focus_tracker(command.actor.user_id)
+            tracker = self._singleton(FocusTracker, command.actor.user_id)
             session = FocusSession(
                 user_id=command.actor.user_id,
                 task_id=task.id,
@@ -28,7 +27,7 @@ class FocusCommands(TaskCommands):
             tracker.begin(session.id)
             return Saved(session, self._save(session, tracker))
 
-        return self._retry_on_conflict(attempt)
+        return self._retry_on_conflict(attempt, user_id=command.actor.user_id)
 
     def end_focus(self, command: EndFocus) -> Saved[FocusSession]:
         def attempt() -> Saved[FocusSession]:
@@ -41,21 +40,19 @@ class FocusCommands(TaskCommands):
             assert isinstance(session, FocusSession)
             if session.user_id != command.actor.user_id:
                 raise FocusNotFoundError("focus session not found")
-            elapsed = session.end(at=self.clock(), completed=command.completed)
-            tracker = self._focus_tracker(command.actor.user_id)
+            now = self.clock()
+            elapsed = session.end(at=now, completed=command.completed)
+            tracker = self._singleton(FocusTracker, command.actor.user_id)
             tracker.finish(session.id)
-            changed = [session, tracker]
+            changed: list[Aggregate] = [session, tracker]
             task: Task = self.repository.get(session.task_id)
             if not task.deleted:  # time spent on a task deleted since is not credited
                 task.add_focus_time(elapsed, session_id=session.id)
                 changed.append(task)
+            if session.counts_as_completion:
+                achievements = self._singleton(Achievements, command.actor.user_id)
+                unlocked = achievements.count_focus_completion(session.id, at=now)
+                changed += [achievements, *self._announce_unlocked(session.user_id, unlocked)]
             return Saved(session, self._save(*changed))
 
-        return self._retry_on_conflict(attempt)
-
-    def _focus_tracker(self, user_id: UUID) -> FocusTracker:
-        try:
-            tracker: FocusTracker = self.repository.get(FocusTracker.create_id(user_id))
-        except AggregateNotFoundError:
-            tracker = FocusTracker(user_id=user_id)
-        return tracker
+        return self._retry_on_conflict(attempt, user_id=command.actor.user_id)

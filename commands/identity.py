@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
 
 from aggregates.auth_session import AuthSession, InvalidRefreshTokenError, RefreshTokenReusedError
-from aggregates.user import User, UserNotFoundError
+from aggregates.user import User
 from commands.base import CommandHandlers, Saved
 from commands.messages import Logout, RefreshSession, SignIn, UpdateProfile
 from commands.refresh_tokens import format_token, new_secret, parse_refresh_token
@@ -16,9 +16,10 @@ from commands.refresh_tokens import format_token, new_secret, parse_refresh_toke
 
 @dataclass(frozen=True)
 class SignedIn:
-    """A signed-in user, their new refresh token (shown once), and the store position."""
+    """A signed-in user, their tier now, their new refresh token (shown once), the position."""
 
     user: User
+    tier: str
     refresh_token: str
     position: int
 
@@ -29,6 +30,7 @@ class IdentityCommands(CommandHandlers):
 
         def attempt() -> SignedIn:
             user_id = User.create_id(command.provider, command.subject)
+            changed: list[Aggregate] = []
             try:
                 user: User = self.repository.get(user_id)
             except AggregateNotFoundError:
@@ -38,6 +40,8 @@ class IdentityCommands(CommandHandlers):
                     email=command.email,
                     name=command.name,
                 )
+                # The kickstart gift (and today's credits) come in the registration's commit.
+                changed.append(self._ledger_now(user.id))
             user.sign_in(email=command.email)
             secret, secret_hash = new_secret()
             session = AuthSession(
@@ -46,11 +50,13 @@ class IdentityCommands(CommandHandlers):
                 token_hash=secret_hash,
                 expires_at=self.clock() + self.refresh_token_ttl,
             )
-            position = self._save(user, session)
-            return SignedIn(user, format_token(session.id, secret), position)
+            position = self._save(user, session, *changed)
+            return SignedIn(user, self.tier_of(user.id), format_token(session.id, secret), position)
 
         # Two first sign-ins of one user race to register them: the loser signs in again.
-        return self._retry_on_conflict(attempt)
+        return self._retry_on_conflict(
+            attempt, user_id=User.create_id(command.provider, command.subject)
+        )
 
     def refresh_session(self, command: RefreshSession) -> SignedIn:
         """Rotate a refresh token; a used one revokes its whole family."""
@@ -68,10 +74,14 @@ class IdentityCommands(CommandHandlers):
             )
             position = self._save(session)
             return SignedIn(
-                self.get_user(session.user_id), format_token(session.id, secret), position
+                self.get_user(session.user_id),
+                self.tier_of(session.user_id),
+                format_token(session.id, secret),
+                position,
             )
 
-        return self._retry_on_conflict(attempt)
+        # The session names its user only once loaded; its family is the contended part.
+        return self._retry_on_conflict(attempt, user_id=None)
 
     def logout(self, command: Logout) -> int:
         """Revoke the refresh token's family; returns the position (the head if already done)."""
@@ -91,14 +101,7 @@ class IdentityCommands(CommandHandlers):
             return Saved(user, self._save(user))
 
         # A concurrent sign-in also appends to the user: re-apply the change on top of it.
-        return self._retry_on_conflict(attempt)
-
-    def get_user(self, user_id: UUID) -> User:
-        user = self._get_owned(
-            user_id, User, owner_id=None, not_found=UserNotFoundError("user not found")
-        )
-        assert isinstance(user, User)
-        return user
+        return self._retry_on_conflict(attempt, user_id=command.actor.user_id)
 
     def _session_of(self, refresh_token: str) -> tuple[AuthSession, str]:
         session_id, presented = parse_refresh_token(refresh_token)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who sends a command, with the tier their limits come from."""
+    """Who sends a command. `tier` is the access token's claim, for logs and display only:
+    the limits a command obeys come from the user's aggregates (subscription, perks)."""
 
     user_id: UUID
     tier: str = "free"
@@ -148,6 +149,82 @@ class RemoveNote(TaskCommand):
 
 
 @dataclass(frozen=True)
+class AddReminder(TaskCommand):
+    """At `remind_at`, or `offset_minutes` before the due date: exactly one of them."""
+
+    remind_at: datetime | None = None
+    offset_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class ChangeReminder(TaskCommand):
+    reminder_id: UUID
+    remind_at: datetime | None = None
+    offset_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class RemoveReminder(TaskCommand):
+    reminder_id: UUID
+
+
+@dataclass(frozen=True)
+class FireReminder:
+    """The scheduler's: fire this reminder if its time has come and it has not fired."""
+
+    task_id: UUID
+    reminder_id: UUID
+
+
+@dataclass(frozen=True)
+class CreateTemplate:
+    """A recurring task. `timezone` defaults to the user's, `starts_at` to now (to the minute)."""
+
+    actor: Actor
+    title: str
+    rrule: str
+    description: str | None = None
+    priority: str = "medium"
+    estimated_duration: int | None = None
+    timezone: str | None = None
+    starts_at: datetime | None = None
+    subtasks: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UpdateTemplate:
+    actor: Actor
+    template_id: UUID
+    version: int
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TemplateCommand:
+    actor: Actor
+    template_id: UUID
+
+
+class PauseTemplate(TemplateCommand):
+    pass
+
+
+class ResumeTemplate(TemplateCommand):
+    pass
+
+
+class DeleteTemplate(TemplateCommand):
+    pass
+
+
+@dataclass(frozen=True)
+class RunTemplate:
+    """The scheduler's: create the instance of the template's due occurrence, if one is due."""
+
+    template_id: UUID
+
+
+@dataclass(frozen=True)
 class StartFocus:
     actor: Actor
     task_id: UUID
@@ -159,3 +236,41 @@ class EndFocus:
     actor: Actor
     session_id: UUID
     completed: bool
+
+
+@dataclass(frozen=True)
+class SpendCredits:
+    actor: Actor
+    amount: int
+    reason: str  # what the credits paid for, e.g. "ai_chat"
+    spend_id: UUID = field(default_factory=uuid4)
+
+
+@dataclass(frozen=True)
+class RefundCredits:
+    actor: Actor
+    spend_id: UUID
+    reason: str  # why, e.g. "ai_provider_error"
+
+
+@dataclass(frozen=True)
+class ApplyBillingEvent:
+    """A billing provider's event, its signature already checked."""
+
+    event_id: str
+    event_type: str  # subscription.activated|renewed|cancelled, credits.purchased
+    user_id: UUID
+    period_end: datetime | None = None
+    credits: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MarkNotificationRead:
+    actor: Actor
+    notification_id: UUID
+
+
+@dataclass(frozen=True)
+class MarkAllNotificationsRead:
+    actor: Actor

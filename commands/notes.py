@@ -13,7 +13,7 @@ from commands.tasks import TaskCommands
 class NoteCommands(TaskCommands):
     def add_note(self, command: AddNote) -> tuple[Saved[Task], UUID]:
         added: list[UUID] = []
-        rules = self._task_rules(command.actor)
+        rules = self._rules_of(command.actor)
 
         def add(task: Task) -> None:
             added.append(task.add_note(command.content, rules=rules))
@@ -22,7 +22,7 @@ class NoteCommands(TaskCommands):
         return saved, added[-1]
 
     def edit_note(self, command: EditNote) -> Saved[Task]:
-        rules = self._task_rules(command.actor)
+        rules = self._rules_of(command.actor)
         return self._change_task(
             command, lambda task: task.edit_note(command.note_id, command.content, rules=rules)
         )

@@ -20,7 +20,7 @@ from commands.tasks import TaskCommands
 class SubtaskCommands(TaskCommands):
     def add_subtask(self, command: AddSubtask) -> tuple[Saved[Task], UUID]:
         added: list[UUID] = []
-        rules = self._task_rules(command.actor)
+        rules = self._rules_of(command.actor)
 
         def add(task: Task) -> None:
             added.append(task.add_subtask(command.title, rules=rules))
@@ -29,7 +29,7 @@ class SubtaskCommands(TaskCommands):
         return saved, added[-1]
 
     def rename_subtask(self, command: RenameSubtask) -> Saved[Task]:
-        rules = self._task_rules(command.actor)
+        rules = self._rules_of(command.actor)
         return self._change_task(
             command,
             lambda task: task.rename_subtask(command.subtask_id, command.title, rules=rules),

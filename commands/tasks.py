@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from aggregates.achievements import Achievements
 from aggregates.active_tasks import ActiveTasks
 from aggregates.task import Task
 from aggregates.task_rules import TaskNotFoundError, TaskRules, VersionConflictError
 from commands.base import CommandHandlers, Saved
+from commands.limits import TierLimits
 from commands.messages import (
     Actor,
     ArchiveTask,
@@ -31,20 +33,21 @@ from commands.messages import (
 class TaskCommands(CommandHandlers):
     def create_task(self, command: CreateTask) -> Saved[Task]:
         def attempt() -> Saved[Task]:
+            limits = self._effective_limits(command.actor.user_id)
             task = Task.create(
                 owner_id=command.actor.user_id,
-                rules=self._task_rules(command.actor),
+                rules=self._task_rules(limits),
                 title=command.title,
                 description=command.description,
                 priority=command.priority,
                 due_date=command.due_date,
                 estimated_duration=command.estimated_duration,
             )
-            active = self._active_tasks(command.actor.user_id)
-            active.activate(task.id, limit=self._active_limit(command.actor))
+            active = self._singleton(ActiveTasks, command.actor.user_id)
+            active.activate(task.id, limit=limits.active_tasks)
             return Saved(task, self._save(task, active))
 
-        return self._retry_on_conflict(attempt)
+        return self._retry_on_conflict(attempt, user_id=command.actor.user_id)
 
     def update_task(self, command: UpdateTask) -> Saved[Task]:
         # No retry: the client named the version it edited, so a conflict is theirs to see.
@@ -52,7 +55,7 @@ class TaskCommands(CommandHandlers):
         changed = task.update(
             command.changes,
             expected_version=command.version,
-            rules=self._task_rules(command.actor),
+            rules=self._rules_of(command.actor),
         )
         if not changed:
             return Saved(task, self._head_position())
@@ -107,20 +110,39 @@ class TaskCommands(CommandHandlers):
         """Load, change (False: nothing to do), save with the active-task count if it moved."""
 
         def attempt() -> Saved[Task]:
+            user_id = command.actor.user_id
             task = self._get_task(command.actor, command.task_id, deleted_ok=deleted_ok)
-            was_active = task.is_active
+            was_active, was_completed = task.is_active, task.completed
             if change(task) is False:
                 return Saved(task, self._head_position())
-            if task.is_active == was_active:
-                return Saved(task, self._save(task))
-            active = self._active_tasks(command.actor.user_id)
-            if task.is_active:
-                active.activate(task.id, limit=self._active_limit(command.actor))
-            else:
-                active.deactivate(task.id)
-            return Saved(task, self._save(task, active))
+            changed: list[Aggregate] = [task]
+            if task.is_active != was_active:
+                active = self._singleton(ActiveTasks, user_id)
+                if task.is_active:
+                    limit = self._effective_limits(user_id).active_tasks
+                    active.activate(task.id, limit=limit)
+                else:
+                    active.deactivate(task.id)
+                changed.append(active)
+            if task.completed != was_completed:
+                changed.extend(self._count_completion(user_id, task))
+            return Saved(task, self._save(*changed))
 
-        return self._retry_on_conflict(attempt)
+        return self._retry_on_conflict(attempt, user_id=command.actor.user_id)
+
+    def _count_completion(self, user_id: UUID, task: Task) -> list[Aggregate]:
+        """Move the achievement stats with a completion (or a reopening), in the same commit,
+        and announce what it unlocks."""
+        achievements = self._singleton(Achievements, user_id)
+        if not task.completed:
+            achievements.uncount_task_completion(task.id)
+            return [achievements]
+        assert task.completed_at is not None
+        timezone = self.get_user(user_id).timezone
+        unlocked = achievements.count_task_completion(
+            task.id, at=task.completed_at, timezone=timezone
+        )
+        return [achievements, *self._announce_unlocked(user_id, unlocked)]
 
     def _get_task(self, actor: Actor, task_id: UUID, *, deleted_ok: bool = False) -> Task:
         not_found = TaskNotFoundError("task not found")
@@ -130,22 +152,15 @@ class TaskCommands(CommandHandlers):
             raise not_found
         return task
 
-    def _active_tasks(self, user_id: UUID) -> ActiveTasks:
-        try:
-            active: ActiveTasks = self.repository.get(ActiveTasks.create_id(user_id))
-        except AggregateNotFoundError:
-            active = ActiveTasks(user_id=user_id)
-        return active
+    def _rules_of(self, actor: Actor) -> TaskRules:
+        return self._task_rules(self._effective_limits(actor.user_id))
 
-    def _active_limit(self, actor: Actor) -> int | None:
-        return self.limits.for_tier(actor.tier).active_tasks
-
-    def _task_rules(self, actor: Actor) -> TaskRules:
-        tier = self.limits.for_tier(actor.tier)
+    def _task_rules(self, limits: TierLimits) -> TaskRules:
         return TaskRules(
             now=self.clock(),
-            description_max_length=tier.description_length,
+            description_max_length=limits.description_length,
             due_date_horizon=self.limits.due_date_horizon,
-            subtasks_per_task=tier.subtasks_per_task,
-            notes_per_task=tier.notes_per_task,
+            subtasks_per_task=limits.subtasks_per_task,
+            notes_per_task=limits.notes_per_task,
+            reminders_per_task=limits.reminders_per_task,
         )

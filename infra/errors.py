@@ -7,17 +7,21 @@ Domain errors carry only a `code`; the status they map to lives here, once.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import eventsourcing.persistence
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
+from infra.command_keys import CommandKeyLostError
 from infra.envelope import ErrorEnvelope
 
 log: structlog.stdlib.BoundLogger = structlog.get_logger(__name__)
@@ -34,6 +38,7 @@ ERROR_STATUS: dict[str, int] = {
     "CONFLICT": 409,
     "GONE": 410,
     "PAYLOAD_TOO_LARGE": 413,
+    "URI_TOO_LONG": 414,
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "RATE_LIMITED": 429,
     "INTERNAL_ERROR": 500,
@@ -55,11 +60,14 @@ ERROR_STATUS: dict[str, int] = {
     "SUBTASK_LIMIT_EXCEEDED": 409,
     "NOTE_LIMIT_EXCEEDED": 409,
     "REMINDER_LIMIT_EXCEEDED": 409,
+    "REMINDER_ALREADY_FIRED": 409,
     "FOCUS_ALREADY_ACTIVE": 409,
     "FOCUS_NOT_ACTIVE": 409,
     "DESCRIPTION_TOO_LONG": 422,
     "DUE_DATE_TOO_FAR": 422,
     "TOMBSTONE_EXPIRED": 410,
+    # Recurring templates.
+    "TEMPLATE_NOT_FOUND": 404,
     # Read side.
     "PROJECTION_LAGGING": 503,
     # Idempotency.
@@ -88,6 +96,7 @@ _HTTP_STATUS_CODE: dict[int, str] = {
     409: "CONFLICT",
     410: "GONE",
     413: "PAYLOAD_TOO_LARGE",
+    414: "URI_TOO_LONG",
     415: "UNSUPPORTED_MEDIA_TYPE",
     422: "VALIDATION_ERROR",
     429: "RATE_LIMITED",
@@ -96,6 +105,7 @@ _HTTP_STATUS_CODE: dict[int, str] = {
 
 INTERNAL_ERROR_MESSAGE = "An internal error occurred. Quote the request id when reporting it."
 MALFORMED_JSON_MESSAGE = "Malformed JSON body"
+VALIDATION_FAILED_MESSAGE = "Request validation failed"
 
 
 class ApiError(Exception):
@@ -166,8 +176,35 @@ def http_exception_response(scope: Scope, exc: StarletteHTTPException) -> Respon
     return error_response(scope, status, code, message, headers=exc.headers)
 
 
+# What an unreachable or restarting database raises, through the library or directly.
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    PoolTimeout,
+    eventsourcing.persistence.OperationalError,
+    eventsourcing.persistence.InterfaceError,
+)
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
 def unhandled_error_response(scope: Scope, exc: BaseException) -> Response:
-    """Log the traceback for operators; tell the client nothing about the internals."""
+    """Log the traceback for operators; tell the client nothing about the internals.
+
+    A database that cannot be reached is not a bug: 503 with Retry-After says "try again"."""
+    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+        log.warning(
+            "database_unavailable",
+            error=type(exc).__name__,
+            method=scope.get("method"),
+            path=scope.get("path"),
+        )
+        return error_response(
+            scope,
+            ERROR_STATUS["SERVICE_UNAVAILABLE"],
+            "SERVICE_UNAVAILABLE",
+            "the database is unavailable; retry shortly (with the same Idempotency-Key)",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
     log.error(
         "unhandled_exception",
         exc_info=exc,
@@ -191,7 +228,7 @@ def validation_details(exc: RequestValidationError) -> tuple[str, dict[str, Any]
                 "type": error_type,
             }
         )
-    message = MALFORMED_JSON_MESSAGE if malformed_json else "Request validation failed"
+    message = MALFORMED_JSON_MESSAGE if malformed_json else VALIDATION_FAILED_MESSAGE
     return message, {"fields": fields}
 
 
@@ -234,6 +271,16 @@ def install_error_handlers(app: FastAPI, domain_error: type[Exception]) -> None:
         assert isinstance(exc, StarletteHTTPException)
         return http_exception_response(request.scope, exc)
 
+    async def on_key_lost(request: Request, exc: Exception) -> Response:
+        # A newer attempt with the same Idempotency-Key holds it; this one recorded nothing.
+        return error_response(
+            request.scope,
+            ERROR_STATUS["IDEMPOTENCY_IN_PROGRESS"],
+            "IDEMPOTENCY_IN_PROGRESS",
+            str(exc),
+            headers={"Retry-After": "1"},
+        )
+
     async def on_unhandled(request: Request, exc: Exception) -> Response:
         return unhandled_error_response(request.scope, exc)
 
@@ -241,6 +288,7 @@ def install_error_handlers(app: FastAPI, domain_error: type[Exception]) -> None:
     app.add_exception_handler(domain_error, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
+    app.add_exception_handler(CommandKeyLostError, on_key_lost)
     # Starlette runs this one outside the user middlewares; install_common also adds a
     # middleware that catches first, so the 500 still gets request id and security headers.
     app.add_exception_handler(Exception, on_unhandled)
@@ -248,39 +296,49 @@ def install_error_handlers(app: FastAPI, domain_error: type[Exception]) -> None:
 
 def error_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: one entry per status, listing its codes, envelope schema."""
+    return {
+        status: {"model": ErrorEnvelope, **error_response_doc(status, status_codes)}
+        for status, status_codes in codes_by_status(codes).items()
+    }
+
+
+def codes_by_status(codes: Iterable[str]) -> dict[int, list[str]]:
+    """The codes grouped by their status, statuses in order; unknown codes are refused."""
     by_status: dict[int, list[str]] = {}
     for code in codes:
         if code not in ERROR_STATUS:
             msg = f"unknown error code {code!r}; add it to infra.errors.ERROR_STATUS"
             raise ValueError(msg)
-        by_status.setdefault(ERROR_STATUS[code], []).append(code)
-    responses: dict[int | str, dict[str, Any]] = {}
-    for status in sorted(by_status):
-        status_codes = by_status[status]
-        listed = ", ".join(f"`{code}`" for code in status_codes)
-        responses[status] = {
-            "model": ErrorEnvelope,
-            "description": f"{_phrase(status)}. Error codes: {listed}.",
-            "content": {
-                "application/json": {
-                    "examples": {
-                        code: {
-                            "summary": code,
-                            "value": {
-                                "error": {
-                                    "code": code,
-                                    "message": "...",
-                                    "details": {},
-                                    "request_id": "0123456789abcdef0123456789abcdef",
-                                }
-                            },
-                        }
-                        for code in status_codes
+        listed = by_status.setdefault(ERROR_STATUS[code], [])
+        if code not in listed:
+            listed.append(code)
+    return dict(sorted(by_status.items()))
+
+
+def error_response_doc(status: int, codes: Sequence[str]) -> dict[str, Any]:
+    """The OpenAPI description and examples of one error status (its schema is the envelope)."""
+    listed = ", ".join(f"`{code}`" for code in codes)
+    return {
+        "description": f"{_phrase(status)}. Error codes: {listed}.",
+        "content": {
+            "application/json": {
+                "examples": {
+                    code: {
+                        "summary": code,
+                        "value": {
+                            "error": {
+                                "code": code,
+                                "message": "...",
+                                "details": {},
+                                "request_id": "0123456789abcdef0123456789abcdef",
+                            }
+                        },
                     }
+                    for code in codes
                 }
-            },
-        }
-    return responses
+            }
+        },
+    }
 
 
 def _phrase(status: int) -> str:

@@ -1,8 +1,14 @@
-"""The event store's recorder, stamping each appended event with the request that caused it.
+"""The event store's recorder: each append is stamped with the request (and the
+Idempotency-Key) that caused it, in the same transaction as the events themselves.
 
-`events.<app>_event_requests(notification_id, request_id)` is written in the same transaction
-as the events themselves (the library's insert), so an event and its request id are recorded
-together or not at all. Events appended outside a request (scripts, schedulers) get no row.
+* `events.<app>_event_requests(notification_id, request_id)`: which request appended each
+  event, for the activity log. Events appended outside a request get no row.
+* `events.idempotency_keys`: the key the command ran under is marked committed, with its
+  position and saved aggregates (see infra/command_keys.py).
+* A commit whose acknowledgement was lost (the connection dropped after the server committed)
+  makes the library retry the insert, which then collides with the events it already wrote.
+  Those events, byte for byte, are recognised and their positions returned: the append happened
+  once, and the command is not decided again on top of itself.
 """
 
 from __future__ import annotations
@@ -10,25 +16,58 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
+from eventsourcing.utils import retry
 from psycopg import Cursor
+from psycopg.errors import DivisionByZero
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
+from psycopg.types.json import Jsonb
 
+from infra.command_keys import IDEMPOTENCY_TABLE, CommandKeyLostError, current_command_key
 from infra.request_context import current_request_id
 
-RECORDER_TOPIC = "infra.event_store:RequestStampingRecorder"
+# The store's infrastructure: the library's PostgreSQL factory with our recorders.
+FACTORY_TOPIC = "infra.event_store:PerpetuaFactory"
+
+# The library retries a lost connection ten times, 0.2 s apart, and each try may wait for the
+# pool's connect timeout: half a minute before a request learns that the database is gone. A
+# dropped connection is ridden out in a try or two; after three the request answers 503.
+CONNECTION_ATTEMPTS = 3
+CONNECTION_RETRY_WAIT_SECONDS = 0.1
+_few_retries = retry(
+    (InterfaceError, OperationalError),
+    max_attempts=CONNECTION_ATTEMPTS,
+    wait=CONNECTION_RETRY_WAIT_SECONDS,
+)
 
 
 class RequestStampingRecorder(PostgresApplicationRecorder):
+    # The library's methods without its long retries, with ours (see above).
+    select_events = _few_retries(PostgresApplicationRecorder.select_events.__wrapped__)
+    select_notifications = _few_retries(
+        PostgresApplicationRecorder.select_notifications.__wrapped__
+    )
+    max_notification_id = _few_retries(PostgresApplicationRecorder.max_notification_id.__wrapped__)
+    _insert_events_retried = _few_retries(PostgresApplicationRecorder.insert_events.__wrapped__)
+
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
         self.requests_table_name = events_table_name.removesuffix("_events") + "_event_requests"
         self.check_identifier_length(self.requests_table_name)
-        table = SQL("{}.{}").format(
-            Identifier(self.datastore.schema), Identifier(self.requests_table_name)
-        )
+        schema = Identifier(self.datastore.schema)
+        table = SQL("{}.{}").format(schema, Identifier(self.requests_table_name))
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {} ("
@@ -39,6 +78,24 @@ class RequestStampingRecorder(PostgresApplicationRecorder):
         self._stamp = SQL(
             "INSERT INTO {} (notification_id, request_id) SELECT unnest(%s::bigint[]), %s"
         ).format(table)
+        # Several saves of one attempt (spend, then record the outcome) all count. A save of
+        # an attempt that no longer holds the key marks no row, and then divides by zero: the
+        # error must happen in the server, because the library commits its transaction when
+        # a Python exception is raised here and re-raises it only afterwards.
+        self._mark_committed = SQL(
+            "WITH marked AS (UPDATE {} SET committed_attempt = attempt,"
+            " committed_position = %(position)s,"
+            " committed_aggregates = coalesce(committed_aggregates, '[]'::jsonb) || %(saved)s,"
+            " updated_at = now()"
+            " WHERE user_id = %(user_id)s AND key = %(key)s AND attempt = %(attempt)s"
+            " AND (committed_attempt IS NULL OR committed_attempt = attempt)"
+            " RETURNING 1)"
+            " SELECT 1 / (SELECT count(*)::integer FROM marked)"
+        ).format(SQL("{}.{}").format(schema, Identifier(IDEMPOTENCY_TABLE)))
+        self._recorded = SQL(
+            "SELECT originator_id, originator_version, topic, state, notification_id FROM {}"
+            " WHERE originator_id = %s AND originator_version = %s"
+        ).format(SQL("{}.{}").format(schema, Identifier(self.events_table_name)))
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -47,4 +104,63 @@ class RequestStampingRecorder(PostgresApplicationRecorder):
         request_id = current_request_id.get()
         if ids and request_id is not None:
             curs.execute(self._stamp, (list(ids), request_id))
+        command_key = current_command_key.get()
+        if ids and command_key is not None:
+            saved = [
+                {"id": str(e.originator_id), "version": e.originator_version, "topic": e.topic}
+                for e in stored_events
+            ]
+            params = {
+                "position": max(ids),
+                "saved": Jsonb(saved),
+                "user_id": command_key.user_id,
+                "key": command_key.key,
+                "attempt": command_key.attempt,
+            }
+            try:
+                curs.execute(self._mark_committed, params).fetchone()
+            except DivisionByZero:
+                raise CommandKeyLostError(
+                    "this request's Idempotency-Key was taken over by a newer attempt"
+                ) from None
         return ids
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        try:
+            ids: Sequence[int] | None = self._insert_events_retried(stored_events, **kwargs)
+        except IntegrityError:
+            already = self._already_recorded(stored_events)
+            if already is None:
+                raise
+            return already
+        return ids
+
+    def _already_recorded(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
+        """The positions of exactly these events, if every one of them is in the store."""
+        positions = []
+        with self.datastore.transaction(commit=False) as curs:
+            for stored in stored_events:
+                row = curs.execute(
+                    self._recorded, (stored.originator_id, stored.originator_version)
+                ).fetchone()
+                if row is None or (row["topic"], bytes(row["state"])) != (
+                    stored.topic,
+                    bytes(stored.state),
+                ):
+                    return None
+                positions.append(row["notification_id"])
+        return positions
+
+
+class FewRetriesAggregateRecorder(PostgresAggregateRecorder):
+    """The snapshot store's recorder, with our retries (see CONNECTION_ATTEMPTS)."""
+
+    select_events = _few_retries(PostgresAggregateRecorder.select_events.__wrapped__)
+    insert_events = _few_retries(PostgresAggregateRecorder.insert_events.__wrapped__)
+
+
+class PerpetuaFactory(PostgresFactory):
+    aggregate_recorder_class = FewRetriesAggregateRecorder
+    application_recorder_class = RequestStampingRecorder

@@ -3,6 +3,7 @@
 google-auth checks the signature (against the certs at `certs_url`, whose `kid` must match),
 `exp`/`iat` (with leeway) and `aud`; it does not check the issuer or `email_verified`, so we
 do (reliability checklist 1.3). Accounts are keyed on `sub`: an e-mail address may change.
+The display name loses any character our own API would refuse (decision 27).
 The certificates are fetched over httpx and cached for as long as their Cache-Control allows,
 instead of once per sign-in.
 """
@@ -20,6 +21,8 @@ import httpx
 from google.auth import exceptions as google_exceptions
 from google.auth import transport
 from google.oauth2 import id_token
+
+from infra.text import forbidden_character, without_forbidden_characters
 
 GOOGLE_ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"})
 _MAX_AGE = re.compile(r"max-age=(\d+)")
@@ -120,4 +123,18 @@ class GoogleTokenVerifier:
         if not isinstance(subject, str) or not subject:
             raise GoogleTokenError("the token names no subject")
         email = str(claims["email"]).lower()
-        return GoogleIdentity(subject=subject, email=email, name=str(claims.get("name") or email))
+        if forbidden_character(subject) or forbidden_character(email):
+            # Identifiers can't be cleaned without becoming someone else's: Google never sends
+            # such a token, so it is not one we accept.
+            raise GoogleTokenError("the token's subject or e-mail holds control characters")
+        return GoogleIdentity(subject=subject, email=email, name=display_name(claims, email))
+
+
+def display_name(claims: Mapping[str, Any], email: str) -> str:
+    """The `name` claim without the characters we refuse from clients (infra/text.py).
+
+    Stripped, not refused: the user cannot change what Google sends, and refusing would lock
+    them out. With nothing left, the e-mail address stands in, as when Google sends no name.
+    """
+    name = without_forbidden_characters(str(claims.get("name") or ""))
+    return name if name.strip() else email

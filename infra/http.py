@@ -21,9 +21,12 @@ from infra.middleware import (
     AuthMiddleware,
     BodyLimitMiddleware,
     CatchAllErrorMiddleware,
+    QueryTextMiddleware,
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
+    requires_token,
 )
+from infra.openapi import document_answers, takes_a_body
 from infra.settings import Settings
 from infra.tokens import TokenVerifier
 
@@ -67,10 +70,11 @@ def install_common(
     install_error_handlers(app, domain_error)
 
     # add_middleware wraps the app built so far, so this list runs innermost first.
-    # The body limit sits inside auth (anonymous callers get 401, whatever they send);
-    # auth sits inside CORS and the request id so its 401s carry both; the catch-all
-    # sits inside CORS so a browser can read a 500 too.
+    # The body limit and the query text check sit inside auth (anonymous callers get 401,
+    # whatever they send); auth sits inside CORS and the request id so its 401s carry both;
+    # the catch-all sits inside CORS so a browser can read a 500 too.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(QueryTextMiddleware)
     app.add_middleware(AuthMiddleware, verifier=verifier, public_prefixes=tuple(public_prefixes))
     app.add_middleware(CatchAllErrorMiddleware)
     if settings.cors_origins:
@@ -90,6 +94,17 @@ def install_common(
     app.add_middleware(RequestIdMiddleware)
 
     _add_root_routes(app, readiness)
+
+    # What those middlewares answer, on every operation they stand in front of.
+    public = tuple(public_prefixes)
+    document_answers(app, "VALIDATION_ERROR", "URI_TOO_LONG")  # the query check, any parameter
+    document_answers(app, "BAD_REQUEST", "PAYLOAD_TOO_LARGE", where=takes_a_body)
+    document_answers(
+        app,
+        "UNAUTHENTICATED",
+        "INVALID_TOKEN",
+        where=lambda path, _method, _operation: requires_token(path, public_prefixes=public),
+    )
 
 
 def _add_root_routes(app: FastAPI, readiness: Readiness) -> None:

@@ -11,15 +11,22 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
+from urllib.parse import unquote_to_bytes
 
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from infra.errors import error_response, http_exception_response, unhandled_error_response
+from infra.errors import (
+    VALIDATION_FAILED_MESSAGE,
+    error_response,
+    http_exception_response,
+    unhandled_error_response,
+)
 from infra.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 from infra.request_context import current_request_id
+from infra.text import FORBIDDEN_CHARACTER_MESSAGE, FORBIDDEN_CHARACTER_TYPE, forbidden_character
 from infra.tokens import InvalidTokenError, Principal, TokenVerifier
 
 log: structlog.stdlib.BoundLogger = structlog.get_logger("perpetua.http")
@@ -53,6 +60,13 @@ _COMMON_SECURITY_HEADERS = (
 )
 # Probes hit these every few seconds: count them, but keep them out of the INFO log.
 _QUIET_PREFIXES = ("/health/", "/metrics")
+# The longest query a client of ours sends (filters, a 512-byte cursor, a 200-character
+# search, percent-encoded) is well under 2 KiB; 8 KiB is the request-line limit most proxies
+# keep. The server itself refuses far longer ones before we see them (400, plain text).
+MAX_QUERY_BYTES = 8 * 1024
+# A query string without these (the usual `limit=50&cursor=...`) is printable ASCII as it
+# stands: nothing in it to decode, so nothing to refuse.
+_QUERY_NEEDS_DECODING = re.compile(rb"[^\x20-\x7e]|%")
 
 
 def route_path(scope: Scope) -> str:
@@ -268,6 +282,84 @@ def _content_length(scope: Scope) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
+class QueryTextMiddleware:
+    """Refuse a query string over MAX_QUERY_BYTES (414), or that is not UTF-8 or holds text
+    `infra.text` forbids (422).
+
+    One place for every parameter of every route of both apps, the ones added later too.
+    Starlette decodes a query string leniently (an invalid byte becomes U+FFFD) and a route
+    checks only what its parameter declares, so a NUL in `?search=` would otherwise reach SQL;
+    and it splits any number of `&`-separated pairs into lists before a route looks at them.
+    Installed inside authentication, so an anonymous caller still gets its 401 first.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query: bytes = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        if len(query) > MAX_QUERY_BYTES:
+            response = error_response(
+                scope,
+                414,
+                "URI_TOO_LONG",
+                f"Query string is longer than {MAX_QUERY_BYTES} bytes",
+                details={"limit": MAX_QUERY_BYTES},
+            )
+            await response(scope, receive, send)
+            return
+        # Checked on every request: two cheap tests before any parsing.
+        if query and _QUERY_NEEDS_DECODING.search(query):
+            problem = query_text_problem(query)
+            if problem is not None:
+                response = error_response(
+                    scope, 422, "VALIDATION_ERROR", VALIDATION_FAILED_MESSAGE, details=problem
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def query_text_problem(query: bytes) -> dict[str, list[dict[str, object]]] | None:
+    """The validation `details` for the first unacceptable name or value; None if all pass.
+
+    Split like Starlette does (`&`, then the first `=`, `+` for space), but decoded strictly.
+    """
+    for pair in query.split(b"&"):
+        raw_name, _, raw_value = pair.partition(b"=")
+        loc: list[str] = ["query"]  # a name we cannot read is not echoed back
+        for raw in (raw_name, raw_value):
+            try:
+                text = unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                return _query_field(loc, "Query parameters must be UTF-8", "unicode_decode")
+            character = forbidden_character(text)
+            if character is not None:
+                message = f"Text {FORBIDDEN_CHARACTER_MESSAGE} (found {character})"
+                return _query_field(loc, message, FORBIDDEN_CHARACTER_TYPE)
+            if len(loc) == 1:
+                loc.append(text)
+    return None
+
+
+def _query_field(
+    loc: list[str], message: str, error_type: str
+) -> dict[str, list[dict[str, object]]]:
+    return {"fields": [{"loc": loc, "message": message, "type": error_type}]}
+
+
+def requires_token(
+    path: str,
+    protected_prefix: str = DEFAULT_PROTECTED_PREFIX,
+    public_prefixes: Iterable[str] = DEFAULT_PUBLIC_PREFIXES,
+) -> bool:
+    """Whether AuthMiddleware asks `path` for a bearer token."""
+    prefix = protected_prefix.rstrip("/")
+    if path != prefix and not path.startswith(prefix + "/"):
+        return False
+    return not path.startswith(tuple(public_prefixes))
+
+
 class AuthMiddleware:
     """Require a valid bearer token under the API prefix, before the body is read.
 
@@ -314,10 +406,7 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
     def is_protected(self, path: str) -> bool:
-        prefix = self.protected_prefix
-        if path != prefix and not path.startswith(prefix + "/"):
-            return False
-        return not path.startswith(self.public_prefixes)
+        return requires_token(path, self.protected_prefix, self.public_prefixes)
 
     @staticmethod
     async def _reject(scope: Scope, receive: Receive, send: Send, code: str, message: str) -> None:

@@ -1,26 +1,44 @@
-"""Request rate limits: a sliding window per client, kept in this process's memory.
+"""Request rate limits: a sliding window per client, in PostgreSQL or in this process's memory.
 
-In memory is exact for one process per API (what `perpetua up` and docker-compose run); with
-several replicas each enforces its own window, so the effective limit multiplies by their
-number. Documented in docs/decisions.md.
+The service runs with the PostgreSQL window: its hits are rows in one table, so the limit is
+exact however many processes serve the API (an advisory lock per bucket and client orders the
+racing hits). The in-memory window serves the database-less unit tests and needs no setup.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
 
+from fastapi.concurrency import run_in_threadpool
+from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from infra.client_address import client_address
 from infra.errors import ERROR_STATUS, error_response
+
+logger = logging.getLogger(__name__)
+
+
+class Window(Protocol):
+    limit: int
+    window: float
+
+    def hit(self, key: str) -> float:
+        """Count a hit; 0 if allowed, else the seconds until one would be."""
+        ...
 
 
 class SlidingWindow:
-    """At most `limit` hits per `window` seconds for each key."""
+    """At most `limit` hits per `window` seconds for each key, in this process."""
 
     def __init__(
         self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
@@ -32,7 +50,6 @@ class SlidingWindow:
         self._lock = threading.Lock()
 
     def hit(self, key: str) -> float:
-        """Count a hit; 0 if allowed, else the seconds until one would be."""
         now = self.clock()
         with self._lock:
             hits = self._hits.setdefault(key, deque())
@@ -52,25 +69,90 @@ class SlidingWindow:
                 del self._hits[key]
 
 
+class RateLimitStore:
+    """The hits of every PostgreSQL window: one row per allowed hit, kept for one window."""
+
+    def __init__(self, pool: ConnectionPool, *, schema: str) -> None:
+        self.pool = pool
+        table = SQL("{}.{}").format(Identifier(schema), Identifier("rate_limit_hits"))
+        self._create = [
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " bucket text NOT NULL, client text NOT NULL, at timestamptz NOT NULL)"
+            ).format(table),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (bucket, client, at)").format(
+                Identifier("rate_limit_hits_idx"), table
+            ),
+        ]
+        # The database's clock, not the processes': every replica judges by the same one.
+        self._lock = SQL("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))")
+        self._forget = SQL(
+            "DELETE FROM {} WHERE bucket = %s AND client = %s AND at <= clock_timestamp() - %s"
+        ).format(table)
+        self._count = SQL(
+            "SELECT count(*) AS hits,"
+            " extract(epoch FROM min(at) + %s - clock_timestamp()) AS wait"
+            " FROM {} WHERE bucket = %s AND client = %s"
+        ).format(table)
+        self._hit = SQL("INSERT INTO {} VALUES (%s, %s, clock_timestamp())").format(table)
+
+    def create_table(self) -> None:
+        with self.pool.connection() as conn:
+            for statement in self._create:
+                conn.execute(statement)
+
+    def window(self, bucket: str, *, limit: int, window: float) -> PostgresWindow:
+        return PostgresWindow(self, bucket, limit=limit, window=window)
+
+    def hit(self, bucket: str, client: str, *, limit: int, window: float) -> float:
+        span = timedelta(seconds=window)
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute(self._lock, (f"{bucket} {client}",))
+            conn.execute(self._forget, (bucket, client, span))
+            row = conn.execute(self._count, (span, bucket, client)).fetchone()
+            assert row is not None
+            hits, wait = row
+            if hits >= limit:
+                return max(float(wait), 0.001)
+            conn.execute(self._hit, (bucket, client))
+            return 0.0
+
+
+class PostgresWindow:
+    """At most `limit` hits per `window` seconds for each key, across every process."""
+
+    def __init__(self, store: RateLimitStore, bucket: str, *, limit: int, window: float) -> None:
+        self.store = store
+        self.bucket = bucket
+        self.limit = limit
+        self.window = window
+
+    def hit(self, key: str) -> float:
+        return self.store.hit(self.bucket, key, limit=self.limit, window=self.window)
+
+
 @dataclass(frozen=True)
 class RateRule:
-    """Requests whose path starts with `prefix` share one window per client IP."""
+    """Requests whose path starts with `prefix` share one window per client address."""
 
     prefix: str
-    window: SlidingWindow
+    window: Window
 
 
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, rules: Iterable[RateRule]) -> None:
+    def __init__(
+        self, app: ASGIApp, rules: Iterable[RateRule], trusted_proxies: Iterable[str] = ()
+    ) -> None:
         self.app = app
         self.rules = tuple(rules)
+        self.trusted_proxies = tuple(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             for rule in self.rules:
                 if scope["path"].startswith(rule.prefix):
-                    client = scope.get("client")
-                    wait = rule.window.hit(client[0] if client else "unknown")
+                    client = client_address(scope, self.trusted_proxies)
+                    wait = await self._hit(rule.window, client)
                     if wait > 0:
                         response = error_response(
                             scope,
@@ -86,3 +168,13 @@ class RateLimitMiddleware:
                         await response(scope, receive, send)
                         return
         await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _hit(window: Window, client: str) -> float:
+        try:
+            return await run_in_threadpool(window.hit, client)
+        except Exception:
+            # The limit protects the service; without its database the request fails anyway,
+            # and a limiter that throws would turn a blip into errors on every sign-in.
+            logger.warning("rate limit unavailable; letting the request through", exc_info=True)
+            return 0.0

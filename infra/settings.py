@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     google_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
 
     cors_origins: Annotated[list[str], NoDecode] = []
+    # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For is believed when
+    # finding a client's address for rate limits; none: the direct peer is the client.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
     # Largest request body either app accepts (413 PAYLOAD_TOO_LARGE above it). Routes
     # taking uploads (voice notes) raise it for themselves with the route's `max_body_size`.
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=0)
@@ -54,6 +58,13 @@ class Settings(BaseSettings):
     read_your_writes_wait_seconds: float = Field(default=2.0, ge=0, le=30)
     # A projection whose tracking lags the store head by more than this is "not ready".
     projection_stale_seconds: float = Field(default=60.0, gt=0)
+
+    # How often the scheduler looks for due reminders and template occurrences. Reminders
+    # must fire within 60 s of their time, so it may not wait longer than 30 s.
+    scheduler_tick_seconds: float = Field(default=5.0, gt=0, le=30)
+    # Where `perpetua scheduler` serves its Prometheus metrics; port 0: not at all.
+    scheduler_metrics_host: str = "127.0.0.1"
+    scheduler_metrics_port: int = Field(default=8002, ge=0, le=65535)
 
     tombstone_window_days: int = Field(default=7, gt=0)
     idempotency_retention_hours: int = Field(default=24, gt=0)
@@ -68,11 +79,33 @@ class Settings(BaseSettings):
     description_length_free: int = Field(default=1000, ge=0)
     description_length_pro: int = Field(default=2000, ge=0)
 
-    @field_validator("cors_origins", "google_client_ids", mode="before")
+    # Credits (SPEC section 6): daily allowances expire at UTC midnight; subscription credits
+    # come per billing period, unused ones carried over up to the cap.
+    daily_credits_free: int = Field(default=10, ge=0)
+    daily_credits_pro: int = Field(default=20, ge=0)
+    subscription_credits: int = Field(default=100, ge=0)
+    subscription_carry_over_cap: int = Field(default=50, ge=0)
+    kickstart_credits: int = Field(default=5, ge=0)
+    # A spend that leaves fewer credits than this posts a (daily at most) notification.
+    low_credits_threshold: int = Field(default=2, ge=0)
+
+    # HMAC-SHA256 key of POST /webhooks/billing; unset: the webhook answers 503.
+    billing_webhook_secret: SecretStr | None = None
+    # Per client IP on /webhooks/billing: a flood of bad signatures costs us an HMAC each.
+    billing_requests_per_minute: int = Field(default=120, gt=0)
+
+    @field_validator("cors_origins", "google_client_ids", "trusted_proxies", mode="before")
     @classmethod
     def _split_comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks_only(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
         return value
 
     @property
@@ -97,6 +130,7 @@ class Settings(BaseSettings):
                 "notes_per_task": self.notes_per_task_free,
                 "reminders_per_task": self.reminders_per_task_free,
                 "description_length": self.description_length_free,
+                "daily_credits": self.daily_credits_free,
             },
             "pro": {
                 "active_tasks": None,
@@ -104,6 +138,7 @@ class Settings(BaseSettings):
                 "notes_per_task": self.notes_per_task_pro,
                 "reminders_per_task": self.reminders_per_task_pro,
                 "description_length": self.description_length_pro,
+                "daily_credits": self.daily_credits_pro,
             },
         }
 

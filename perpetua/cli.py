@@ -2,8 +2,7 @@
 
 Kept thin: each command resolves settings and logging through `_setup`, then hands over
 to the wiring (apps and projectors), the supervisor (`up`) or infra (keys). Operator
-command groups (`projections`, `events`, `audit`, `db`) and `scheduler` are added here as
-further `typer.Typer()` groups / commands next to `keys`.
+command groups (`projections`, `events`, `audit`, `db`) live in operate.py.
 """
 
 import json
@@ -81,6 +80,10 @@ def _print_summary(
     status = "ready" if all_ready else "started"
     database = _describe_database(settings)
     data_dir = str(settings.perpetua_data_dir.resolve())
+    port = settings.scheduler_metrics_port
+    scheduler_metrics = (
+        f"{_http_url(settings.scheduler_metrics_host, port)}/metrics" if port else None
+    )
     if json_output:
         summary = {
             "status": status,
@@ -88,6 +91,7 @@ def _print_summary(
             "write_api": write_url,
             "read_api": read_url,
             "docs": [f"{write_url}/docs", f"{read_url}/docs"],
+            "scheduler_metrics": scheduler_metrics,
             "database": database,
             "data_dir": data_dir,
             "dev_login": f"{write_url}/api/v1/auth/dev-login" if settings.is_dev else None,
@@ -99,6 +103,7 @@ def _print_summary(
     table.add_row("  docs", f"{write_url}/docs")
     table.add_row("read API (queries)", read_url)
     table.add_row("  docs", f"{read_url}/docs")
+    table.add_row("scheduler metrics", scheduler_metrics or "off")
     table.add_row("database", database)
     table.add_row("data directory", data_dir)
     if settings.is_dev:
@@ -118,7 +123,8 @@ def _print_summary(
 
 @app.command()
 def up(json_output: JsonOption = False) -> None:
-    """Run the whole service: (embedded) PostgreSQL, write API, read API, projectors."""
+    """Run the whole service: (embedded) PostgreSQL, write API, read API, projectors,
+    scheduler."""
     # With --json, stdout carries only the summary: every log line goes to stderr.
     settings = setup(tool=json_output)
     env_overrides: dict[str, str] = {
@@ -156,6 +162,7 @@ def up(json_output: JsonOption = False) -> None:
             ready_url=f"{read_url}/health/ready",
         ),
         ChildSpec("projectors", perpetua_command("projector")),
+        ChildSpec("scheduler", perpetua_command("scheduler")),
     ]
 
     def report(message: str) -> None:
@@ -252,6 +259,18 @@ def projector(
         raise typer.Exit(2)
     try:
         run_until_signalled(lambda stop: run_projectors(settings, chosen, stop))
+    finally:
+        release_embedded_postgres()
+
+
+@app.command()
+def scheduler() -> None:
+    """Fire due reminders and create recurring tasks until SIGTERM/SIGINT."""
+    settings = setup()
+    from perpetua.wiring import run_scheduler
+
+    try:
+        run_until_signalled(lambda stop: run_scheduler(settings, stop))
     finally:
         release_embedded_postgres()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 import sys
@@ -11,6 +12,7 @@ from typing import Annotated
 from uuid import UUID
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -111,7 +113,8 @@ def verify(json_output: JsonOption = False) -> None:
 
 @projections_app.command("status")
 def status(json_output: JsonOption = False) -> None:
-    """Per projection: position, store head, lag in events and seconds, state."""
+    """Per projection: position, store head, lag in events and seconds, state (and why it is
+    failing, if it is)."""
     settings = setup(tool=True)
     from perpetua.wiring import projection_status
 
@@ -136,6 +139,52 @@ def status(json_output: JsonOption = False) -> None:
             f"[{colour}]{s.state}[/{colour}]",
         )
     out.print(table)
+    for s in statuses:
+        if s.state in ("failing", "failed"):
+            # The error is the exception's own text: not Rich markup.
+            out.print(
+                f"[red]{s.name}[/red] cannot apply position {s.failing_position} "
+                f"({s.failing_event_type}), {s.attempts} attempt(s): {escape(s.error or '')}"
+            )
+        if s.state == "failed":
+            out.print(
+                f"  it has stopped there; once the cause is understood: "
+                f"perpetua projections skip {s.name} {s.failing_position} --reason '...'"
+            )
+
+
+@projections_app.command("skip")
+def skip(
+    name: Annotated[str, typer.Argument(help="The projection.")],
+    position: Annotated[int, typer.Argument(help="The store position of the event to skip.")],
+    reason: Annotated[str, typer.Option(help="Why: kept with who and when, for auditors.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Let a projection pass over one event it cannot apply; recorded and honoured by rebuilds."""
+    settings = setup(tool=True)
+    from perpetua.wiring import projection_names, skip_event
+
+    if name not in projection_names():
+        err.print(f"[red]unknown projection: {escape(name)}[/red]")
+        err.print(f"known: {', '.join(projection_names())}")
+        raise typer.Exit(2)
+    if not reason.strip():
+        err.print("[red]--reason must say why[/red]")
+        raise typer.Exit(2)
+    try:
+        skipped = skip_event(settings, name, position, reason=reason, by=getpass.getuser())
+    finally:
+        release_embedded_postgres()
+    if skipped is None:
+        err.print(f"[red]there is no event at position {position}[/red]")
+        raise typer.Exit(1)
+    if json_output:
+        out.print_json(json.dumps(asdict(skipped), default=str))
+        return
+    out.print(
+        f"[bold]{name}[/bold] skips position {skipped.position} ({skipped.event_type}), "
+        f"recorded by {escape(skipped.skipped_by)} at {skipped.skipped_at:%Y-%m-%d %H:%M:%S %Z}"
+    )
 
 
 @projections_app.command("rebuild")

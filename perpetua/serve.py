@@ -95,6 +95,9 @@ def serve_http(build: Callable[[], FastAPI], host: str, port: int) -> None:
             log_config=None,
             access_log=False,
             server_header=False,
+            # Which proxies' X-Forwarded-For to believe is TRUSTED_PROXIES' decision alone
+            # (infra/client_address.py); uvicorn would otherwise trust 127.0.0.1 by default.
+            proxy_headers=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
         # A failed startup (port taken, lifespan error) makes uvicorn raise SystemExit.

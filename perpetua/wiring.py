@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -12,8 +12,10 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from commands.application import PerpetuaApplication
-from commands.limits import Limits, TierLimits
+from commands.base import utc_now
+from commands.limits import CreditAmounts, Limits, TierLimits
 from infra.database import (
+    CONNECT_TIMEOUT_SECONDS,
     EVENTS_SCHEMA,
     READ_SCHEMA,
     DatabaseAddress,
@@ -22,12 +24,18 @@ from infra.database import (
     setup_lock,
 )
 from infra.keys import load_key_set
+from infra.metrics import serve_metrics
+from infra.rate_limit import RateLimitStore
 from infra.settings import Settings
 from projections.activity import ActivityView, export_lines
 from projections.base import ReadModelView, close_views, open_datastore
+from projections.failures import ProjectionFailures, ProjectionSkip
 from projections.registry import PROJECTIONS, projection_names
+from projections.task_list import TaskListView
+from projections.templates import TemplatesView
 from projectors.rebuild import RebuildReport, rebuild
 from projectors.runner import ProjectionWorker, run_workers
+from projectors.scheduler import Scheduler
 from projectors.status import ProjectionStatus, projection_statuses
 from projectors.verify import StoreReport, verify_store
 from readapi.history import EventStoreReader, TaskHistory
@@ -43,6 +51,7 @@ __all__ = [
     "prepare_database",
     "projection_names",
     "run_projectors",
+    "run_scheduler",
 ]
 
 
@@ -58,25 +67,49 @@ def limits_of(settings: Settings) -> Limits:
                 description_length=settings.description_length_free,
                 subtasks_per_task=settings.subtasks_per_task_free,
                 notes_per_task=settings.notes_per_task_free,
+                reminders_per_task=settings.reminders_per_task_free,
+                daily_credits=settings.daily_credits_free,
             ),
             "pro": TierLimits(
                 active_tasks=None,
                 description_length=settings.description_length_pro,
                 subtasks_per_task=settings.subtasks_per_task_pro,
                 notes_per_task=settings.notes_per_task_pro,
+                reminders_per_task=settings.reminders_per_task_pro,
+                daily_credits=settings.daily_credits_pro,
             ),
         },
         due_date_horizon=timedelta(days=settings.due_date_horizon_days),
         tombstone_window=timedelta(days=settings.tombstone_window_days),
+        credits=CreditAmounts(
+            kickstart=settings.kickstart_credits,
+            subscription_per_period=settings.subscription_credits,
+            carry_over_cap=settings.subscription_carry_over_cap,
+            low_balance=settings.low_credits_threshold,
+        ),
     )
 
 
-def build_application(settings: Settings, address: DatabaseAddress) -> PerpetuaApplication:
-    """The write model on a prepared database (tables are `prepare_database`'s job)."""
+def build_application(
+    settings: Settings,
+    address: DatabaseAddress,
+    *,
+    subscriptions: int = 0,
+    clock: Callable[[], datetime] = utc_now,
+) -> PerpetuaApplication:
+    """The write model on a prepared database (tables are `prepare_database`'s job).
+
+    `subscriptions`: how many projections follow the store through it. Each holds a pooled
+    connection for LISTEN as long as it runs, so the pool may grow by as many; otherwise the
+    listeners alone could fill it and leave the reads of new events waiting.
+    """
     env = {**address.eventsourcing_env(), "CREATE_TABLE": "n"}
+    if subscriptions:
+        env["POSTGRES_MAX_OVERFLOW"] = str(int(env["POSTGRES_MAX_OVERFLOW"]) + subscriptions)
     return PerpetuaApplication(
         env=env,
         limits=limits_of(settings),
+        clock=clock,
         refresh_token_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
     )
 
@@ -94,6 +127,11 @@ def build_views(
     }
 
 
+def failures_beside(views: Mapping[str, ReadModelView]) -> ProjectionFailures:
+    """The failures table in the views' schema, on their shared pool (see build_views)."""
+    return ProjectionFailures(next(iter(views.values())).datastore)
+
+
 def prepare_database(address: DatabaseAddress) -> None:
     """Create schemas and tables if missing. Idempotent; safe to run from every process."""
     ensure_schemas(address)
@@ -102,29 +140,37 @@ def prepare_database(address: DatabaseAddress) -> None:
         views = build_views(address)
         for view in views.values():
             view.create_table()
+        failures_beside(views).create_table()
         close_views(views)
         with ConnectionPool(address.conninfo, min_size=1, max_size=1) as pool:
             IdempotencyStore(pool, schema=EVENTS_SCHEMA).create_table()
-
-
-def build_idempotency_store(settings: Settings, address: DatabaseAddress) -> IdempotencyStore:
-    pool = ConnectionPool(address.conninfo, min_size=1, max_size=4, open=True, name="idempotency")
-    return IdempotencyStore(
-        pool,
-        schema=EVENTS_SCHEMA,
-        retention=timedelta(hours=settings.idempotency_retention_hours),
-    )
+            RateLimitStore(pool, schema=EVENTS_SCHEMA).create_table()
 
 
 def build_write_api(settings: Settings) -> FastAPI:
     address = database_of(settings)
     prepare_database(address)
     key_set = load_key_set(settings, need_private=True)
+    # One small pool for the write API's own tables (idempotency keys, rate-limit hits);
+    # the idempotency store closes it when the app stops.
+    pool = ConnectionPool(
+        address.conninfo,
+        min_size=1,
+        max_size=4,
+        open=True,
+        name="write-api",
+        timeout=CONNECT_TIMEOUT_SECONDS,
+    )
     return create_write_app(
         settings,
         build_application(settings, address),
         key_set,
-        idempotency=build_idempotency_store(settings, address),
+        idempotency=IdempotencyStore(
+            pool,
+            schema=EVENTS_SCHEMA,
+            retention=timedelta(hours=settings.idempotency_retention_hours),
+        ),
+        rate_limits=RateLimitStore(pool, schema=EVENTS_SCHEMA),
     )
 
 
@@ -155,10 +201,10 @@ def run_projectors(settings: Settings, names: Sequence[str], stop: threading.Eve
         raise ValueError(msg)
     address = database_of(settings)
     prepare_database(address)
-    application = build_application(settings, address)
+    views = build_views(address, names)
+    application = build_application(settings, address, subscriptions=len(views))
     workers = [
-        ProjectionWorker(application, PROJECTIONS[name][0](view))
-        for name, view in build_views(address, names).items()
+        ProjectionWorker(application, PROJECTIONS[name][0](view)) for name, view in views.items()
     ]
     try:
         run_workers(workers, stop)
@@ -167,13 +213,68 @@ def run_projectors(settings: Settings, names: Sequence[str], stop: threading.Eve
         close_views({worker.name: worker.projection.view for worker in workers})
 
 
+def build_scheduler(application: PerpetuaApplication, views: dict[str, ReadModelView]) -> Scheduler:
+    """The scheduler on the write model, finding its work in the task list and templates."""
+    tasks, templates = views["task_list"], views["templates"]
+    assert isinstance(tasks, TaskListView)
+    assert isinstance(templates, TemplatesView)
+    return Scheduler(
+        application,
+        due_reminders=tasks.due_reminders,
+        due_templates=templates.due_templates,
+        clock=application.clock,
+    )
+
+
+def run_scheduler(settings: Settings, stop: threading.Event) -> None:
+    """Fire reminders and make template instances until `stop` is set."""
+    address = database_of(settings)
+    prepare_database(address)
+    application = build_application(settings, address)
+    views = build_views(address, ["task_list", "templates"])
+    stop_metrics = None
+    if settings.scheduler_metrics_port:
+        stop_metrics = serve_metrics(
+            settings.scheduler_metrics_host, settings.scheduler_metrics_port
+        )
+    try:
+        build_scheduler(application, views).run(stop, settings.scheduler_tick_seconds)
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
+        application.close()
+        close_views(views)
+
+
 def projection_status(settings: Settings) -> list[ProjectionStatus]:
     address = database_of(settings)
     prepare_database(address)
     application = build_application(settings, address)
     views = build_views(address)
     try:
-        return projection_statuses(application, views, datetime.now(tz=UTC))
+        failures = failures_beside(views).all()
+        return projection_statuses(application, views, failures, datetime.now(tz=UTC))
+    finally:
+        application.close()
+        close_views(views)
+
+
+def skip_event(
+    settings: Settings, name: str, position: int, *, reason: str, by: str
+) -> ProjectionSkip | None:
+    """Record that projection `name` skips the event at `position`; None if there is none."""
+    address = database_of(settings)
+    prepare_database(address)
+    application = build_application(settings, address)
+    views = build_views(address, [name])
+    try:
+        found = application.recorder.select_notifications(start=position, limit=1)
+        if not found or found[0].id != position:
+            return None
+        event_type = found[0].topic.rpartition(":")[2]
+        failures = failures_beside(views)
+        failures.skip(name, position, event_type, reason=reason, by=by)
+        return next(s for s in failures.skips() if (s.projection, s.position) == (name, position))
     finally:
         application.close()
         close_views(views)

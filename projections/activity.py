@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -31,8 +31,11 @@ COLUMNS = (
 )
 EXPORT_COLUMNS = tuple(column.strip() for column in COLUMNS.split(","))
 OWNER_CACHE_SIZE = 100_000
-# Events whose aggregate is a task part name the part, not the task, as their entity.
-_PART_EVENT = re.compile(r"^(Subtask|Note)s?(\w+)$")
+# Events about a part of their aggregate (a task's subtask, note or reminder; a notification)
+# name the part, not the aggregate, as their entity.
+_PART_EVENT = re.compile(r"^(Subtask|Note|Notification|Reminder)s?(\w+)$")
+# The words that say what an event was about: the first of these it has.
+_NAMING_FIELDS = ("title", "name", "reason", "event_type")
 
 
 @dataclass(frozen=True)
@@ -231,14 +234,43 @@ def describe(domain_event: Any, owner: UUID) -> dict[str, Any]:
 
 def _summary(domain_event: Any, entity_type: str, action: str) -> str:
     words = f"{entity_type.replace('_', ' ')} {action.replace('_', ' ')}"
-    for detail in ("title", "reason"):
-        value = getattr(domain_event, detail, None)
+    if getattr(domain_event, "late", None) is True:
+        words += " late"  # a reminder fired after the scheduler was away
+    occurrence = getattr(domain_event, "occurrence_at", None)
+    if isinstance(occurrence, datetime):
+        words += f" for {occurrence.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    details = _details(domain_event)
+    return f"{words}: {', '.join(details)}" if details else words
+
+
+def _details(domain_event: Any) -> list[str]:
+    """How much, about what, and when, as far as the event says: `3 credits, ai_chat`."""
+    details = []
+    amount = getattr(domain_event, "amount", None)
+    if isinstance(amount, int):  # only the credit ledger's events have amounts
+        details.append(f"{amount} credit{'' if amount == 1 else 's'}")
+    for field in ("carried_over", "expired"):
+        value = getattr(domain_event, field, None)
+        if isinstance(value, int) and value:
+            details.append(f"{value} {field.replace('_', ' ')}")
+    for field in _NAMING_FIELDS:
+        value = getattr(domain_event, field, None)
         if isinstance(value, str):
-            return f"{words}: {value[:120]}"
+            details.append(value[:120])
+            break
+    day = getattr(domain_event, "day", None)
+    if isinstance(day, str):
+        details.append(day)
+    period_end = getattr(domain_event, "period_end", None)
+    if isinstance(period_end, datetime):
+        details.append(f"period end {period_end.astimezone(UTC).date().isoformat()}")
+    ids = getattr(domain_event, "notification_ids", None)
+    if isinstance(ids, list):
+        details.append(f"{len(ids)} notification{'' if len(ids) == 1 else 's'}")
     changes = getattr(domain_event, "changes", None)
-    if isinstance(changes, dict) and changes:
-        return f"{words}: {', '.join(sorted(changes))}"
-    return words
+    if not details and isinstance(changes, dict) and changes:
+        details.append(", ".join(sorted(changes)))
+    return details
 
 
 def _snake(name: str) -> str:

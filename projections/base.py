@@ -22,14 +22,20 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from infra.database import DatabaseAddress
+from projections.storable_text import bind_storable_text
 
 PROGRESS_CHANNEL = "perpetua_projection_progress"
 
 
 class ViewSession:
-    """One open read-model transaction; `position` is the store position of the current event."""
+    """One open read-model transaction; `position` is the store position of the current event.
+
+    Every `str` bound on its cursor, through `execute` or `cursor.execute`, is made storable
+    first (projections/storable_text.py): old events may hold text PostgreSQL refuses.
+    """
 
     def __init__(self, cursor: Cursor[DictRow]) -> None:
+        bind_storable_text(cursor.adapters)
         self.cursor = cursor
         self.position = 0
 

@@ -18,6 +18,7 @@ from aggregates.task import Task
 from projections.base import ReadModelProjection, ReadModelView, ViewSession
 from projections.cursors import cut_page, decode_cursor
 from projections.note_rows import NoteRows
+from projections.reminder_rows import DueReminder, ReminderRows
 from projections.subtask_rows import SubtaskRows
 
 PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
@@ -120,6 +121,7 @@ class TaskListView(ReadModelView):
             )
         self.subtasks = SubtaskRows(self, tasks)
         self.notes = NoteRows(self, tasks)
+        self.reminders = ReminderRows(self, tasks)
         self._insert_task = SQL(
             "INSERT INTO {} (id, owner_id, title, description, priority, priority_rank, due_date,"
             " estimated_duration, template_id, version, created_at, updated_at, last_position)"
@@ -208,9 +210,15 @@ class TaskListView(ReadModelView):
             if row is not None:
                 row["subtasks"] = self.subtasks.of_task(cursor, task_id)
                 row["notes"] = self.notes.of_task(cursor, task_id)
+                row["reminders"] = self.reminders.of_task(cursor, task_id)
         if row is not None and row["deleted"]:
             row = None
         return row, position
+
+    def due_reminders(self, now: datetime, limit: int) -> list[DueReminder]:
+        """Pending reminders whose time has come, oldest first: the scheduler's work."""
+        with self.snapshot() as cursor:
+            return self.reminders.due(cursor, now, limit)
 
     def changed_since(
         self, owner_id: UUID, since: int, limit: int, application_name: str
@@ -422,4 +430,49 @@ class TaskListProjection(ReadModelProjection[TaskListView]):
     def task_focus_time_added(self, event: Task.FocusTimeAdded, session: ViewSession) -> None:
         self.view.add_focus_time(
             session, event.originator_id, event.seconds, event.originator_version, event.timestamp
+        )
+
+    @apply.register
+    def task_reminder_added(self, event: Task.ReminderAdded, session: ViewSession) -> None:
+        self.view.reminders.add(
+            session,
+            event.originator_id,
+            event.reminder_id,
+            (event.remind_at, event.offset_minutes, event.fires_at),
+            event.timestamp,
+        )
+        self._recount_reminders(event, session)
+
+    @apply.register
+    def task_reminder_changed(self, event: Task.ReminderChanged, session: ViewSession) -> None:
+        self.view.reminders.set_time(
+            session, event.reminder_id, (event.remind_at, event.offset_minutes, event.fires_at)
+        )
+        self._recount_reminders(event, session)
+
+    @apply.register
+    def task_reminder_rescheduled(
+        self, event: Task.ReminderRescheduled, session: ViewSession
+    ) -> None:
+        self.view.reminders.move(session, event.reminder_id, event.fires_at)
+        self._recount_reminders(event, session)
+
+    @apply.register
+    def task_reminder_removed(self, event: Task.ReminderRemoved, session: ViewSession) -> None:
+        self.view.reminders.remove(session, event.reminder_id)
+        self._recount_reminders(event, session)
+
+    @apply.register
+    def task_reminder_fired(self, event: Task.ReminderFired, session: ViewSession) -> None:
+        self.view.reminders.close(session, event.reminder_id, "fired", event.fired_at, event.late)
+        self._recount_reminders(event, session)
+
+    @apply.register
+    def task_reminder_skipped(self, event: Task.ReminderSkipped, session: ViewSession) -> None:
+        self.view.reminders.close(session, event.reminder_id, "skipped")
+        self._recount_reminders(event, session)
+
+    def _recount_reminders(self, event: Task.Event, session: ViewSession) -> None:
+        self.view.reminders.recount(
+            session, event.originator_id, event.originator_version, event.timestamp
         )

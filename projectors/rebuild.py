@@ -9,6 +9,9 @@
    `read`. Readers wait for that instant only; then they read the new tables by the same names.
 3. The live projector's next batch finds the tracking row ahead of it, rolls back, and resumes
    from the new position: exactly once throughout.
+
+Events an operator told the projection to skip (`read.projection_skips`) are skipped here too,
+so a rebuild equals what the live projector shows.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from psycopg.sql import SQL, Identifier
 
 from infra.database import READ_SCHEMA, DatabaseAddress
 from projections.base import ReadModelProjection, ReadModelView, ViewSession, open_datastore
+from projections.failures import ProjectionFailures
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +77,9 @@ def rebuild(
         try:
             view.create_table()
             projection = projection_class(view)
-            position, events = _replay(app, projection, on_progress)
-            position, events = _swap(app, projection, scratch, retired, position, events)
+            skipped = _skipped(address, name)
+            position, events = _replay(app, projection, skipped, on_progress)
+            position, events = _swap(app, projection, skipped, scratch, retired, position, events)
         finally:
             view.datastore.close()
         for schema in (retired, scratch):
@@ -83,8 +88,21 @@ def rebuild(
     return RebuildReport(projection=name, position=position, events=events)
 
 
+def _skipped(address: DatabaseAddress, name: str) -> frozenset[int]:
+    datastore = open_datastore(address, READ_SCHEMA, pool_size=1, max_overflow=0)
+    try:
+        failures = ProjectionFailures(datastore)
+        failures.create_table()
+        return failures.skipped(name)
+    finally:
+        datastore.close()
+
+
 def _replay(
-    app: Application[Any], projection: ReadModelProjection[Any], on_progress: Progress
+    app: Application[Any],
+    projection: ReadModelProjection[Any],
+    skipped: frozenset[int],
+    on_progress: Progress,
 ) -> tuple[int, int]:
     """Apply the whole store to the scratch tables; returns (position, events applied)."""
     position, events = 0, 0
@@ -94,7 +112,7 @@ def _replay(
         )
         if not batch:
             return position, events
-        projection.process_batch(_decoded(app, batch), Tracking(app.name, batch[-1].id))
+        projection.process_batch(_decoded(app, batch, skipped), Tracking(app.name, batch[-1].id))
         position, events = batch[-1].id, events + len(batch)
         on_progress(position, max(app.recorder.max_notification_id() or 0, position))
 
@@ -102,6 +120,7 @@ def _replay(
 def _swap(
     app: Application[Any],
     projection: ReadModelProjection[Any],
+    skipped: frozenset[int],
     scratch: str,
     retired: str,
     position: int,
@@ -122,7 +141,7 @@ def _swap(
         while batch := app.recorder.select_notifications(
             start=position, limit=BATCH_SIZE, inclusive_of_start=False
         ):
-            projection.apply_all(_decoded(app, batch), ViewSession(cursor))
+            projection.apply_all(_decoded(app, batch, skipped), ViewSession(cursor))
             position, events = batch[-1].id, events + len(batch)
         if position > replayed_to:
             view.track(cursor, Tracking(app.name, position))
@@ -154,5 +173,7 @@ def _existing(cursor: Cursor[DictRow], tables: Sequence[str]) -> list[str]:
     return found
 
 
-def _decoded(app: Application[Any], batch: Sequence[Notification]) -> list[tuple[Any, int]]:
-    return [(app.mapper.to_domain_event(note), note.id) for note in batch]
+def _decoded(
+    app: Application[Any], batch: Sequence[Notification], skipped: frozenset[int]
+) -> list[tuple[Any, int]]:
+    return [(app.mapper.to_domain_event(note), note.id) for note in batch if note.id not in skipped]

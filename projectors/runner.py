@@ -4,6 +4,12 @@ Each projection follows the library's LISTEN/NOTIFY subscription from its own tr
 position. Whatever the subscription has already pulled (up to 500 events) is applied in one
 transaction with its tracking record, so a catch-up after downtime costs one commit per 500
 events, and a crash at any point leaves rows and tracking agreeing with each other.
+
+One bad event is one projection's problem: when a batch fails, it is applied again one event
+per transaction, so everything before the bad event commits and the bad one is known by
+position and type. That is logged once per retry and recorded in `read.projection_failures`
+for `perpetua projections status`; the worker retries with back-off until the projection
+(or whatever it depends on) is fixed. The other projections run in their own workers.
 """
 
 from __future__ import annotations
@@ -18,10 +24,13 @@ from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresSubscription
 
 from projections.base import ReadModelProjection
+from projections.failures import FAILED_AFTER_ATTEMPTS, ProjectionFailures
 
 logger = logging.getLogger(__name__)
 
 RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0)
+# A failed projection looks this often for an operator's skip of the event it is stuck on.
+SKIP_POLL_SECONDS = 2.0
 
 
 class BatchingSubscription(PostgresSubscription):
@@ -35,15 +44,38 @@ class BatchingSubscription(PostgresSubscription):
         return [first, *rest]
 
 
-class ProjectionWorker:
-    """Keeps one projection up to date; restarts its subscription after transient errors."""
+class EventFailedError(Exception):
+    """The projection could not apply the event at `position`; the cause is chained."""
 
-    def __init__(self, app: Application[Any], projection: ReadModelProjection[Any]) -> None:
+    def __init__(self, position: int, event_type: str, error: Exception) -> None:
+        self.position = position
+        self.event_type = event_type
+        self.error = f"{type(error).__name__}: {error}"
+        super().__init__(f"position {position} ({event_type}): {self.error}")
+
+
+class ProjectionWorker:
+    """Keeps one projection up to date; restarts its subscription after errors."""
+
+    def __init__(
+        self,
+        app: Application[Any],
+        projection: ReadModelProjection[Any],
+        failures: ProjectionFailures | None = None,
+    ) -> None:
         self.app = app
         self.projection = projection
+        # By default the failures table beside the projection's own tables.
+        self.failures = failures or ProjectionFailures(projection.view.datastore)
         self._stopped = threading.Event()
         self._subscription: BatchingSubscription | None = None
         self._lock = threading.Lock()
+        # A failure may be on record from an earlier run: the first success clears it.
+        self._failure_on_record = True
+        # Positions an operator told this projection to pass over (perpetua projections skip).
+        self._skipped: frozenset[int] = frozenset()
+        # The position it keeps failing on, and how many times in a row.
+        self._failing: tuple[int, int] = (0, 0)
 
     @property
     def name(self) -> str:
@@ -65,15 +97,57 @@ class ProjectionWorker:
                 # The tracking row is ahead of this subscription: a rebuild swapped in tables
                 # that already hold these events. Nothing was applied; follow from there.
                 logger.info("projection %s: tracking moved ahead; resubscribing", self.name)
+            except EventFailedError as failure:
+                delay = RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS) - 1)]
+                logger.error(
+                    "projection %s failed at position %d (%s): %s; retrying in %ss",
+                    self.name,
+                    failure.position,
+                    failure.event_type,
+                    failure.error,
+                    delay,
+                    exc_info=failure.__cause__,
+                )
+                self._record(failure)
+                failures += 1
+                if self._count_attempt(failure.position) >= FAILED_AFTER_ATTEMPTS:
+                    self._wait_for_skip(failure.position)
+                else:
+                    self._stopped.wait(delay)
             except Exception:
                 delay = RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS) - 1)]
                 logger.exception("projection %s failed; restarting in %ss", self.name, delay)
                 failures += 1
                 self._stopped.wait(delay)
 
+    def _count_attempt(self, position: int) -> int:
+        previous, attempts = self._failing
+        self._failing = (position, attempts + 1 if previous == position else 1)
+        return self._failing[1]
+
+    def _wait_for_skip(self, position: int) -> None:
+        """Stop retrying an event that keeps failing: state `failed` until an operator skips
+        it (or fixes the cause and restarts the projector). The others go on meanwhile."""
+        logger.error(
+            "projection %s failed: it stops at position %d until it is skipped"
+            " (perpetua projections skip %s %d --reason ...)",
+            self.name,
+            position,
+            self.name,
+            position,
+        )
+        while not self._stopped.wait(SKIP_POLL_SECONDS):
+            try:
+                if position in self.failures.skipped(self.name):
+                    logger.warning("projection %s: skipping position %d", self.name, position)
+                    return
+            except Exception:  # the database may be away: look again next round
+                logger.warning("projection %s: could not read its skips", self.name, exc_info=True)
+
     def _follow(self) -> None:
         recorder = self.app.recorder
         assert isinstance(recorder, PostgresApplicationRecorder)
+        self._skipped = self.failures.skipped(self.name)
         start = self.projection.view.max_tracking_id(self.app.name)
         subscription = BatchingSubscription(recorder, gt=start)
         with self._lock:
@@ -90,20 +164,65 @@ class ProjectionWorker:
                 self.apply(batch)
 
     def apply(self, batch: Sequence[Notification]) -> None:
+        if not self._applied_whole(batch):
+            # Nothing of the batch was committed. One event per transaction commits the events
+            # before the one that fails, and names it.
+            for note in batch:
+                self._apply_one(note)
+        if self._failure_on_record:
+            self._clear(batch[-1].id)
+
+    def _applied_whole(self, batch: Sequence[Notification]) -> bool:
         try:
-            events = [(self.app.mapper.to_domain_event(note), note.id) for note in batch]
+            events = [
+                (self.app.mapper.to_domain_event(note), note.id)
+                for note in batch
+                if note.id not in self._skipped  # a skipped event may not even decode
+            ]
             self.projection.process_batch(events, Tracking(self.app.name, batch[-1].id))
         except IntegrityError:
             raise  # the tracking row moved ahead (a rebuild): not this batch's fault
         except Exception:
-            # Nothing of the batch was committed; say where, so an operator can look.
-            logger.error(
-                "projection %s could not apply positions %d..%d",
+            # The event-by-event retry logs what matters: which event, and why.
+            logger.debug(
+                "projection %s could not apply positions %d..%d as one batch",
                 self.name,
                 batch[0].id,
                 batch[-1].id,
+                exc_info=True,
             )
+            return False
+        return True
+
+    def _apply_one(self, note: Notification) -> None:
+        tracking = Tracking(self.app.name, note.id)
+        if note.id in self._skipped:
+            self.projection.process_batch([], tracking)  # passed over, but tracked
+            return
+        # The topic names the class even when the event no longer decodes.
+        event_type = note.topic.rpartition(":")[2]
+        try:
+            event = self.app.mapper.to_domain_event(note)
+            self.projection.process_batch([(event, note.id)], tracking)
+        except IntegrityError:
             raise
+        except Exception as error:
+            raise EventFailedError(note.id, event_type, error) from error
+
+    def _record(self, failure: EventFailedError) -> None:
+        self._failure_on_record = True
+        try:
+            self.failures.record(self.name, failure.position, failure.event_type, failure.error)
+        except Exception:  # the database may be what failed; the log has it either way
+            logger.warning("projection %s: could not record its failure", self.name, exc_info=True)
+
+    def _clear(self, applied: int) -> None:
+        self._failure_on_record = False
+        try:
+            self.failures.clear(self.name, applied)
+        except Exception:
+            # Harmless if it stays: status ignores a failure the projection has applied past.
+            logger.warning("projection %s: could not clear its failure", self.name, exc_info=True)
 
 
 def run_workers(workers: Sequence[ProjectionWorker], stop: threading.Event) -> None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import Notification, PersistenceError
 
 from projections.base import ReadModelView
+from projections.failures import ProjectionFailure
 
 
 @dataclass(frozen=True)
@@ -21,11 +22,21 @@ class ProjectionStatus:
     lag_events: int
     # Age of the oldest event the projection has not applied yet; 0 when up to date.
     lag_seconds: float
-    state: str  # "up to date", "behind" or "not created"
+    # "up to date", "behind", "failing" (retrying an event), "failed" (stopped at it until it
+    # is skipped) or "not created".
+    state: str
+    # While failing: the event it cannot apply, the error, and how many tries so far.
+    failing_position: int | None = None
+    failing_event_type: str | None = None
+    error: str | None = None
+    attempts: int = 0
 
 
 def projection_statuses(
-    app: Application[Any], views: Mapping[str, ReadModelView], now: datetime
+    app: Application[Any],
+    views: Mapping[str, ReadModelView],
+    failures: Mapping[str, ProjectionFailure],
+    now: datetime,
 ) -> list[ProjectionStatus]:
     head = app.recorder.max_notification_id() or 0
     statuses = []
@@ -42,8 +53,27 @@ def projection_statuses(
                 start=position, limit=1, inclusive_of_start=False
             )
             if oldest:
-                waiting_since = app.mapper.to_domain_event(oldest[0]).timestamp  # type: ignore[attr-defined]
-                lag_seconds = max((now - waiting_since).total_seconds(), 0.0)
+                lag_seconds = _seconds_waiting(app, oldest[0], now)
         state = "behind" if lag_events else "up to date"
-        statuses.append(ProjectionStatus(name, position, head, lag_events, lag_seconds, state))
+        status = ProjectionStatus(name, position, head, lag_events, lag_seconds, state)
+        failure = failures.get(name)
+        # A failure at or below the position has been applied since (a fix, a rebuild).
+        if failure is not None and failure.position > position:
+            status = replace(
+                status,
+                state="failed" if failure.gave_up else "failing",
+                failing_position=failure.position,
+                failing_event_type=failure.event_type,
+                error=failure.error,
+                attempts=failure.attempts,
+            )
+        statuses.append(status)
     return statuses
+
+
+def _seconds_waiting(app: Application[Any], oldest: Notification, now: datetime) -> float:
+    try:
+        waiting_since: datetime = app.mapper.to_domain_event(oldest).timestamp  # type: ignore[attr-defined]
+    except Exception:  # an event that no longer decodes: its projection says `failing`
+        return 0.0
+    return max((now - waiting_since).total_seconds(), 0.0)

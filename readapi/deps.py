@@ -8,10 +8,15 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Header, Query, Request
 
 from infra.errors import ApiError
+from projections.achievements import AchievementsView
 from projections.activity import ActivityView
 from projections.base import ReadModelView
+from projections.credits import CreditsView
 from projections.focus_sessions import FocusSessionsView
+from projections.notifications import NotificationsView
+from projections.subscriptions import SubscriptionsView
 from projections.task_list import TaskListView
+from projections.templates import TemplatesView
 from projections.tombstones import TombstonesView
 from projections.user_profiles import UserProfilesView
 from readapi.consistency import ProjectionProgress
@@ -49,17 +54,18 @@ def view_of(kind: type[TView]) -> Callable[[Request], TView]:
 def consistent_with(*projections: str) -> Any:
     """A dependency that holds the request until `projections` reached the client's position."""
 
+    # Plain integers with 0 for "don't wait": `int | None` would document a nullable header,
+    # and a header (or query value) has no way to say null.
     async def wait(
         request: Request,
         header: Annotated[
-            int | None,
-            Header(alias=MIN_POSITION_HEADER, ge=0, description="Wait until this position."),
-        ] = None,
+            int, Header(alias=MIN_POSITION_HEADER, ge=0, description="Wait until this position.")
+        ] = 0,
         min_position: Annotated[
-            int | None, Query(ge=0, description="Same as the X-Min-Position header.")
-        ] = None,
+            int, Query(ge=0, description="Same as the X-Min-Position header.")
+        ] = 0,
     ) -> None:
-        wanted = max(header or 0, min_position or 0)
+        wanted = max(header, min_position)
         if wanted == 0:
             return
         progress = get_progress(request)
@@ -81,3 +87,8 @@ ActivityDep = Annotated[ActivityView, Depends(view_of(ActivityView))]
 FocusSessionsDep = Annotated[FocusSessionsView, Depends(view_of(FocusSessionsView))]
 TombstonesDep = Annotated[TombstonesView, Depends(view_of(TombstonesView))]
 UserProfilesDep = Annotated[UserProfilesView, Depends(view_of(UserProfilesView))]
+CreditsDep = Annotated[CreditsView, Depends(view_of(CreditsView))]
+SubscriptionsDep = Annotated[SubscriptionsView, Depends(view_of(SubscriptionsView))]
+AchievementsDep = Annotated[AchievementsView, Depends(view_of(AchievementsView))]
+NotificationsDep = Annotated[NotificationsView, Depends(view_of(NotificationsView))]
+TemplatesDep = Annotated[TemplatesView, Depends(view_of(TemplatesView))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
@@ -13,10 +13,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from infra.metrics import (
     EVENT_STORE_HEAD,
+    PROJECTION_FAILED,
     PROJECTION_LAG_EVENTS,
     PROJECTION_LAG_SECONDS,
     PROJECTION_POSITION,
 )
+from projections.failures import ProjectionFailure
 from readapi.consistency import ProjectionProgress
 
 # Between scrapes the gauges are at most this old; each refresh costs two tiny queries.
@@ -30,11 +32,13 @@ class ProjectionHealth:
         names: Sequence[str],
         store_head: Callable[[], int],
         stale_after_seconds: float,
+        failures: Callable[[], Mapping[str, ProjectionFailure]] = dict,
     ) -> None:
         self.progress = progress
         self.names = tuple(names)
         self.store_head = store_head
         self.stale_after_seconds = stale_after_seconds
+        self.failures = failures
         self._task: asyncio.Task[None] | None = None
 
     async def check(self) -> dict[str, Any]:
@@ -44,6 +48,7 @@ class ProjectionHealth:
         except (PersistenceError, OSError) as error:
             return {"ready": False, "database": f"unreachable: {type(error).__name__}"}
         await self.progress.refresh()
+        failures = await run_in_threadpool(self.failures)
         EVENT_STORE_HEAD.set(head)
         now = time.monotonic()
         report: dict[str, Any] = {"ready": True, "database": "ok", "event_store_head": head}
@@ -57,7 +62,18 @@ class ProjectionHealth:
             PROJECTION_LAG_EVENTS.labels(projection=name).set(lag)
             PROJECTION_LAG_SECONDS.labels(projection=name).set(behind)
             report[name] = {"position": position, "lag_events": lag, "stale": stale}
-            report["ready"] = report["ready"] and not stale
+            # Stopped at an event until an operator skips it: not ready, and saying where.
+            failure = failures.get(name)
+            failed = failure is not None and failure.gave_up and failure.position > position
+            PROJECTION_FAILED.labels(projection=name).set(1 if failed else 0)
+            if failed:
+                assert failure is not None
+                # Not the error: its text may quote user data, and this endpoint is public.
+                report[name]["failed"] = {
+                    "position": failure.position,
+                    "event_type": failure.event_type,
+                }
+            report["ready"] = report["ready"] and not stale and not failed
         return report
 
     def start(self) -> None:

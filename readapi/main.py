@@ -17,11 +17,24 @@ from infra.keys import KeySet
 from infra.settings import Settings
 from infra.tokens import TokenVerifier
 from projections.base import ReadModelView, close_views
+from projections.failures import ProjectionFailures
 from readapi.consistency import ProjectionProgress
 from readapi.deps import POSITION_HEADER
 from readapi.health import ProjectionHealth
 from readapi.history import TaskHistory
-from readapi.routes import activity, focus, recovery, sync, tasks, users
+from readapi.routes import (
+    achievements,
+    activity,
+    credits,
+    focus,
+    notifications,
+    recovery,
+    subscription,
+    sync,
+    tasks,
+    templates,
+    users,
+)
 
 API_PREFIX = "/api/v1"
 
@@ -37,7 +50,14 @@ def create_app(
 ) -> FastAPI:
     """`store_head` reads the newest position of the event store, for lag and readiness."""
     progress = ProjectionProgress(conninfo, lambda: read_positions(views))
-    health = ProjectionHealth(progress, list(views), store_head, settings.projection_stale_seconds)
+    failures = ProjectionFailures(next(iter(views.values())).datastore)
+    health = ProjectionHealth(
+        progress,
+        list(views),
+        store_head,
+        settings.projection_stale_seconds,
+        failures=failures.all,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -76,6 +96,11 @@ def create_app(
     app.include_router(activity.router, prefix=API_PREFIX)
     app.include_router(sync.router, prefix=API_PREFIX)
     app.include_router(focus.router, prefix=API_PREFIX)
+    app.include_router(credits.router, prefix=API_PREFIX)
+    app.include_router(subscription.router, prefix=API_PREFIX)
+    app.include_router(achievements.router, prefix=API_PREFIX)
+    app.include_router(notifications.router, prefix=API_PREFIX)
+    app.include_router(templates.router, prefix=API_PREFIX)
     return app
 
 

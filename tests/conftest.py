@@ -81,3 +81,15 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "perpetua"
     path.mkdir()
     return path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fault tests that run a whole service of their own go first, before the shared e2e
+    service starts: two services at once would take half the server's connections."""
+
+    def runs_first(item: pytest.Item) -> bool:
+        return item.get_closest_marker("faults") is not None and "service" not in getattr(
+            item, "fixturenames", ()
+        )
+
+    items.sort(key=lambda item: not runs_first(item))

@@ -4,28 +4,48 @@ answer is replayed with `Idempotent-Replayed: true`.
 A pure ASGI middleware inside authentication (keys belong to the user who sent them): it
 buffers the request body (already capped by the body limit) to fingerprint it, claims the
 key, runs the request, and stores the response. A 5xx is not stored: the key is released,
-so that a retry after a crash or an outage really runs again.
+so that a retry after a crash or an outage really runs again — unless the command committed.
+
+Exactly once by construction: while the request runs, the claim (user, key, attempt) is in
+`current_command_key`, and the event store marks the key committed in the command's own
+transaction. A retry whose first attempt committed but never stored its answer (a crash, a
+lost connection) does not run the command again: it is answered 200 with what the command
+recorded (its position and aggregates), and `Idempotent-Replayed: true`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from infra.command_keys import CommandKey, current_command_key
 from infra.errors import ERROR_STATUS, error_response
 from infra.tokens import Principal
-from writeapi.idempotency_store import ClaimOutcome, IdempotencyStore, StoredResponse
+from writeapi.idempotency_store import ClaimOutcome, Committed, IdempotencyStore, StoredResponse
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # 1-255 visible ASCII characters.
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+# How OpenAPI shows the header on every command that honours it.
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": IDEMPOTENCY_HEADER,
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": _KEY_PATTERN.pattern},
+    "description": (
+        "Send the same key to retry safely: within 24 h the first answer is replayed with"
+        " `Idempotent-Replayed: true`; the same key with another request is 422."
+    ),
+}
 # Headers that belong to one exchange, not to the stored answer.
 _NOT_REPLAYED = frozenset({"content-length", "x-request-id", "date", "server"})
 
@@ -94,19 +114,29 @@ class IdempotencyMiddleware:
             assert claim.response is not None
             await _replay(send, claim.response)
             return
+        if claim.outcome is ClaimOutcome.COMMITTED:
+            assert claim.committed is not None
+            await _replay(send, _recorded_answer(claim.committed))
+            return
+        assert claim.attempt is not None
+        attempt = claim.attempt
 
         # The answer is held back until it is stored: a client that retries the moment it
         # has it must find it replayable, not "in progress".
         captured = _CapturedResponse()
+        token = current_command_key.set(CommandKey(principal.user_id, key, attempt))
         try:
             await self.app(scope, _replaying(body), captured.send)
         except BaseException:
-            await run_in_threadpool(self.store.release, principal.user_id, key)
+            await run_in_threadpool(self.store.release, principal.user_id, key, attempt)
             raise
+        finally:
+            current_command_key.reset(token)
         if captured.status is not None and captured.status < 500:
-            await run_in_threadpool(self.store.complete, principal.user_id, key, captured.stored())
+            stored = captured.stored()
+            await run_in_threadpool(self.store.complete, principal.user_id, key, attempt, stored)
         else:
-            await run_in_threadpool(self.store.release, principal.user_id, key)
+            await run_in_threadpool(self.store.release, principal.user_id, key, attempt)
         await captured.forward(send)
 
     @staticmethod
@@ -162,13 +192,46 @@ async def _replay(send: Send, response: StoredResponse) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
+def _recorded_answer(committed: Committed) -> StoredResponse:
+    """The answer to a key whose command committed but whose own answer was lost: what the
+    command recorded, in the success envelope (`data.aggregates` with their new versions)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for saved in committed.aggregates:
+        latest[saved["id"]] = {
+            "id": saved["id"],
+            "type": saved["topic"].rpartition(":")[2].partition(".")[0],
+            "version": saved["version"],
+        }
+    body = json.dumps(
+        {
+            "data": {"committed": True, "aggregates": list(latest.values())},
+            "meta": {"position": committed.position},
+        }
+    ).encode()
+    headers = [
+        ("content-type", "application/json"),
+        ("x-event-position", str(committed.position)),
+    ]
+    return StoredResponse(200, headers, body)
+
+
 def _fingerprint(scope: Scope, body: bytes) -> str:
     digest = hashlib.sha256()
     for part in (scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1")):
         digest.update(part.encode())
         digest.update(b"\0")
-    digest.update(body)
+    digest.update(_canonical(body))
     return digest.hexdigest()
+
+
+def _canonical(body: bytes) -> bytes:
+    """A JSON body as its meaning, not its spelling: a retry that serialises the same request
+    with other spacing or key order is the same request."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body
+    return json.dumps(parsed, sort_keys=True, separators=(",", ":")).encode()
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -17,12 +17,36 @@ from commands.application import PerpetuaApplication
 from infra.google_identity import GoogleTokenVerifier
 from infra.http import install_common
 from infra.keys import KeySet
-from infra.rate_limit import RateLimitMiddleware, RateRule, SlidingWindow
+from infra.middleware import requires_token
+from infra.openapi import document_answers
+from infra.rate_limit import (
+    RateLimitMiddleware,
+    RateLimitStore,
+    RateRule,
+    SlidingWindow,
+    Window,
+)
 from infra.settings import Settings
 from infra.tokens import TokenIssuer, TokenVerifier
-from writeapi.idempotency import IdempotencyMiddleware
+from writeapi.idempotency import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    MUTATING_METHODS,
+    IdempotencyMiddleware,
+)
 from writeapi.idempotency_store import IdempotencyStore
-from writeapi.routes import auth, focus, notes, recovery, subtasks, tasks, users
+from writeapi.routes import (
+    auth,
+    focus,
+    notes,
+    notifications,
+    recovery,
+    reminders,
+    subtasks,
+    tasks,
+    templates,
+    users,
+    webhooks,
+)
 
 API_PREFIX = "/api/v1"
 # Expired keys are overwritten when reused anyway; this only keeps the table small.
@@ -37,8 +61,10 @@ def create_app(
     key_set: KeySet,
     *,
     idempotency: IdempotencyStore | None = None,
+    rate_limits: RateLimitStore | None = None,
 ) -> FastAPI:
-    """Without an `idempotency` store (in-memory unit tests) Idempotency-Key is not honoured."""
+    """Without an `idempotency` store (in-memory unit tests) Idempotency-Key is not honoured;
+    without a `rate_limits` store the limits hold per process only."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -84,8 +110,32 @@ def create_app(
     # their refusals still carry the request id and security headers.
     if idempotency is not None:
         app.add_middleware(IdempotencyMiddleware, store=idempotency)
-    auth_window = SlidingWindow(limit=settings.auth_requests_per_minute, window=60.0)
-    app.add_middleware(RateLimitMiddleware, rules=[RateRule(f"{API_PREFIX}/auth/", auth_window)])
+        # It reads the body of every command that carries a key, body-less ones included.
+        document_answers(
+            app,
+            "IDEMPOTENCY_IN_PROGRESS",
+            "IDEMPOTENCY_KEY_REUSED",
+            "PAYLOAD_TOO_LARGE",
+            where=lambda path, method, _: method in MUTATING_METHODS and requires_token(path),
+            parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        )
+
+    def window(bucket: str, limit: int) -> Window:
+        if rate_limits is None:
+            return SlidingWindow(limit=limit, window=60.0)
+        return rate_limits.window(bucket, limit=limit, window=60.0)
+
+    rate_rules = [
+        RateRule(f"{API_PREFIX}/auth/", window("auth", settings.auth_requests_per_minute)),
+        RateRule(
+            f"{API_PREFIX}/webhooks/", window("webhooks", settings.billing_requests_per_minute)
+        ),
+    ]
+    app.add_middleware(
+        RateLimitMiddleware, rules=rate_rules, trusted_proxies=settings.trusted_proxies
+    )
+    limited = tuple(rule.prefix for rule in rate_rules)
+    document_answers(app, "RATE_LIMITED", where=lambda path, *_: path.startswith(limited))
     install_common(
         app,
         settings,
@@ -99,9 +149,13 @@ def create_app(
     app.include_router(tasks.router, prefix=API_PREFIX)
     app.include_router(subtasks.router, prefix=API_PREFIX)
     app.include_router(notes.router, prefix=API_PREFIX)
+    app.include_router(reminders.router, prefix=API_PREFIX)
+    app.include_router(templates.router, prefix=API_PREFIX)
     app.include_router(focus.router, prefix=API_PREFIX)
     app.include_router(recovery.router, prefix=API_PREFIX)
     app.include_router(users.router, prefix=API_PREFIX)
+    app.include_router(notifications.router, prefix=API_PREFIX)
+    app.include_router(webhooks.router, prefix=API_PREFIX)
     if settings.is_dev:
         app.include_router(auth.dev_router, prefix=API_PREFIX)
     return app

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import Response
 
 from aggregates.task import Task
+from aggregates.template import TaskTemplate
 from commands.base import Saved
 from infra.envelope import Envelope
-from writeapi.schemas import TaskOut, TombstoneOut
+from writeapi.schemas import TaskOut, TemplateOut, TombstoneOut
 
 POSITION_HEADER = "X-Event-Position"
 
@@ -25,6 +26,14 @@ def task_out(task: Task) -> TaskOut:
 def task_answer(saved: Saved[Task], response: Response) -> Envelope[TaskOut]:
     """The answer of a command that changed a task: the task, and the position."""
     return Envelope(data=task_out(saved.aggregate), meta=with_position(response, saved.position))
+
+
+def template_answer(saved: Saved[TaskTemplate], response: Response) -> Envelope[TemplateOut]:
+    """The answer of a command that changed a template: the template, and the position."""
+    return Envelope(
+        data=TemplateOut.model_validate(saved.aggregate.state()),
+        meta=with_position(response, saved.position),
+    )
 
 
 def tombstone_out(task: Task) -> TombstoneOut:

@@ -66,7 +66,20 @@ async def list_activity(
     return read_response(request, payload, page.position)
 
 
-@router.get("/export", responses=error_responses("VALIDATION_ERROR", "PROJECTION_LAGGING"))
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "One row per line: JSON lines (`format=jsonl`) or CSV with a header.",
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        },
+        **error_responses("VALIDATION_ERROR", "PROJECTION_LAGGING"),
+    },
+)
 async def export_activity(
     principal: CurrentPrincipal,
     view: ActivityDep,

@@ -22,7 +22,10 @@ from readapi.deps import TaskHistoryDep, TaskListDep, consistent_with
 from readapi.responses import read_response
 from readapi.schemas import HistoryEntryOut, TaskDetailOut, TaskOut, task_out_of
 
-router = APIRouter(prefix="/tasks", tags=["tasks"], dependencies=[consistent_with("task_list")])
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+# The history reads the store, which is never behind: only the projection's reads wait, so a
+# stuck task list does not hold the history up.
+WAIT_FOR_TASK_LIST = [consistent_with("task_list")]
 
 SortOrder = Literal[
     "created_at", "-created_at", "updated_at", "-updated_at",
@@ -32,6 +35,7 @@ SortOrder = Literal[
 
 @router.get(
     "",
+    dependencies=WAIT_FOR_TASK_LIST,
     response_model=Envelope[list[TaskOut]],
     responses=error_responses("VALIDATION_ERROR", "PROJECTION_LAGGING"),
 )
@@ -83,6 +87,7 @@ async def list_tasks(
 
 @router.get(
     "/{task_id}",
+    dependencies=WAIT_FOR_TASK_LIST,
     response_model=Envelope[TaskDetailOut],
     responses=error_responses(
         "TASK_NOT_FOUND", "NOT_FOUND", "VALIDATION_ERROR", "PROJECTION_LAGGING"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
@@ -10,11 +12,17 @@ from infra.database import EVENT_STORE_NAME
 from infra.envelope import Envelope
 from infra.errors import ApiError, error_responses
 from infra.settings import Settings
-from readapi.deps import UserProfilesDep, consistent_with
+from readapi.account import me_out, read_account
+from readapi.deps import AchievementsDep, SubscriptionsDep, UserProfilesDep, consistent_with
 from readapi.responses import read_response
 from readapi.schemas import MeOut
 
-router = APIRouter(prefix="/users", tags=["users"], dependencies=[consistent_with("user_profiles")])
+router = APIRouter(
+    prefix="/users",
+    tags=["users"],
+    # The tier comes from the subscription, the perks from the achievements.
+    dependencies=[consistent_with("user_profiles", "subscriptions", "achievements")],
+)
 
 
 @router.get(
@@ -22,9 +30,19 @@ router = APIRouter(prefix="/users", tags=["users"], dependencies=[consistent_wit
     response_model=Envelope[MeOut],
     responses=error_responses("NOT_FOUND", "PROJECTION_LAGGING"),
 )
-async def me(request: Request, principal: CurrentPrincipal, view: UserProfilesDep) -> Response:
+async def me(
+    request: Request,
+    principal: CurrentPrincipal,
+    view: UserProfilesDep,
+    subscriptions: SubscriptionsDep,
+    achievements: AchievementsDep,
+) -> Response:
     """Your profile, your tier and the limits that apply to you now."""
-    row, position = await run_in_threadpool(view.get_user, principal.user_id, EVENT_STORE_NAME)
+    row, profile_position = await run_in_threadpool(
+        view.get_user, principal.user_id, EVENT_STORE_NAME
+    )
+    account = await read_account(subscriptions, achievements, principal.user_id)
+    position = min(profile_position, account.position)
     if row is None:
         raise ApiError(
             "NOT_FOUND",
@@ -32,8 +50,8 @@ async def me(request: Request, principal: CurrentPrincipal, view: UserProfilesDe
             headers={"X-Projection-Position": str(position)},
         )
     settings: Settings = request.app.state.settings
-    limits = settings.tier_limits.get(row["tier"], settings.tier_limits["free"])
     payload = Envelope[MeOut](
-        data=MeOut.model_validate({**row, "limits": limits}), meta={"position": position}
+        data=me_out(row, account, settings.tier_limits, datetime.now(tz=UTC)),
+        meta={"position": position},
     )
     return read_response(request, payload, position)

@@ -1,7 +1,11 @@
-"""Both APIs and the projector, running for real on loopback ports, against this run's database."""
+"""Both APIs, the projector and the scheduler, running for real on loopback ports (the
+scheduler with a short tick), against this run's database."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import threading
 import time
 import uuid
@@ -15,19 +19,34 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from commands.application import PerpetuaApplication
 from infra.database import DatabaseAddress
 from infra.settings import Settings
-from perpetua.wiring import build_read_api, build_write_api, run_projectors
+from perpetua.wiring import (
+    build_application,
+    build_read_api,
+    build_write_api,
+    run_projectors,
+    run_scheduler,
+)
 from tests.fakes.google_certs import CLIENT_ID, FakeGoogle
 
 STARTUP_TIMEOUT_SECONDS = 30
+BILLING_SECRET = "e2e-billing-secret"
 
 
 class ServerThread:
     """uvicorn on an ephemeral loopback port, in a thread of this test process."""
 
     def __init__(self, app: FastAPI) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="on",
+            proxy_headers=False,  # as perpetua.serve runs them
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -54,12 +73,41 @@ class Service:
 
     def sign_in(self, email: str | None = None) -> dict[str, str]:
         """A new user (unless `email` is given); returns their auth header."""
+        return self.sign_up(email)[0]
+
+    def sign_in_user(self, email: str | None = None) -> tuple[dict[str, str], str]:
+        """A new user (unless `email` is given): their auth header and their id."""
+        headers, user_id, _ = self.sign_up(email)
+        return headers, str(user_id)
+
+    def sign_up(self, email: str | None = None) -> tuple[dict[str, str], uuid.UUID, str]:
+        """A new user: their auth header, their id, and the position of their sign-in."""
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
         response = self.write.post(
             "/api/v1/auth/dev-login", json={"email": email, "name": "Tester"}
         )
         assert response.status_code == 200, response.text
-        return {"Authorization": f"Bearer {response.json()['data']['access_token']}"}
+        data = response.json()["data"]
+        return (
+            {"Authorization": f"Bearer {data['access_token']}"},
+            uuid.UUID(data["user"]["id"]),
+            response.headers["X-Event-Position"],
+        )
+
+    def billing(
+        self, body: dict[str, Any] | bytes, *, secret: str = BILLING_SECRET
+    ) -> httpx.Response:
+        """POST a billing event signed the way the provider signs it."""
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        signature = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+        return self.write.post(
+            "/api/v1/webhooks/billing",
+            content=raw,
+            headers={
+                "Content-Type": "application/json",
+                "X-Perpetua-Signature": f"sha256={signature}",
+            },
+        )
 
     def create_task(self, headers: dict[str, str], **body: Any) -> httpx.Response:
         body.setdefault("title", "Write the report")
@@ -81,9 +129,23 @@ def service_settings(
         perpetua_env="dev",
         perpetua_data_dir=data_dir,
         auth_requests_per_minute=100_000,
+        billing_webhook_secret=BILLING_SECRET,
         google_client_ids=[CLIENT_ID] if google else [],
         google_certs_url=google.certs_url if google else "http://127.0.0.1:9/unused",
+        # Reminders a few seconds ahead fire within a fraction of a second of their time.
+        scheduler_tick_seconds=0.2,
+        scheduler_metrics_port=0,
     )
+
+
+# Package scope: the service (and its few dozen database connections) lives while the tests
+# of one package run, and is gone before the integration tests start services of their own.
+@pytest.fixture(scope="package")
+def store(database: DatabaseAddress) -> Iterator[PerpetuaApplication]:
+    """The service's event store, for tests that save aggregates themselves, as a command would."""
+    app = build_application(Settings(), database)
+    yield app
+    app.close()
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +154,7 @@ def google() -> Iterator[FakeGoogle]:
         yield fake
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def service(
     database: DatabaseAddress, tmp_path_factory: pytest.TempPathFactory, google: FakeGoogle
 ) -> Iterator[Service]:
@@ -100,6 +162,8 @@ def service(
     stop = threading.Event()
     projector = threading.Thread(target=run_projectors, args=(settings, [], stop), daemon=True)
     projector.start()
+    scheduler = threading.Thread(target=run_scheduler, args=(settings, stop), daemon=True)
+    scheduler.start()
     with (
         ServerThread(build_write_api(settings)) as write_url,
         ServerThread(build_read_api(settings)) as read_url,
@@ -109,3 +173,4 @@ def service(
         yield Service(write=write, read=read, settings=settings)
     stop.set()
     projector.join(timeout=10)
+    scheduler.join(timeout=10)

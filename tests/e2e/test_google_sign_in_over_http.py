@@ -40,6 +40,43 @@ def test_a_valid_google_token_signs_in_and_registers_once(
     assert service.read.get("/api/v1/tasks", headers=headers).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("sub", "name", "shown"),
+    [
+        ("nul-name-1", "Gi\u0000na\u0007", "Gina"),
+        ("nul-name-2", "\u0000\u001b ", "nul@example.com"),
+        ("nul-name-3", "\ud800", "nul@example.com"),
+    ],
+)
+def test_a_google_name_with_control_characters_signs_in_with_them_stripped(
+    service: Service, google: FakeGoogle, sub: str, name: str, shown: str
+) -> None:
+    # Refusing would lock the user out over what Google sends: the name is cleaned instead,
+    # and with nothing left of it the e-mail address stands in.
+    response = google_login(service, google.mint(sub=sub, email="nul@example.com", name=name))
+    assert response.status_code == 200, response.text
+    body = response.json()["data"]
+    assert body["user"]["name"] == shown
+    me = service.read.get(
+        "/api/v1/users/me",
+        headers={
+            "Authorization": f"Bearer {body['access_token']}",
+            "X-Min-Position": response.headers["X-Event-Position"],
+        },
+    )
+    assert me.status_code == 200, me.text
+    assert me.json()["data"]["name"] == shown
+
+
+@pytest.mark.parametrize("claims", [{"sub": "nul\u0000sub"}, {"email": "nul\u0000@example.com"}])
+def test_a_google_subject_or_email_with_control_characters_is_401(
+    service: Service, google: FakeGoogle, claims: dict[str, str]
+) -> None:
+    response = google_login(service, google.mint(**claims))
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == "INVALID_TOKEN"
+
+
 def test_certificates_are_fetched_once_and_cached(service: Service, google: FakeGoogle) -> None:
     google_login(service, google.mint(sub="cache-1"))
     before = google.requests

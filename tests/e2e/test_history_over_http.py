@@ -43,6 +43,17 @@ def test_history_lists_every_event_in_order_with_positions(service: Service) -> 
     assert len({e["actor"] for e in entries}) == 1
 
 
+def test_history_answers_at_once_whatever_position_it_is_asked_to_wait_for(
+    service: Service,
+) -> None:
+    # It reads the store, which is never behind: a stuck task list must not hold it up.
+    alice, task_id, positions = make_history(service)
+    far_ahead = {**alice, "X-Min-Position": str(int(positions[-1]) + 10**9)}
+    response = service.read.get(f"/api/v1/tasks/{task_id}/history", headers=far_ahead)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["data"]) == 3
+
+
 def test_a_past_version_is_replayed(service: Service) -> None:
     alice, task_id, _ = make_history(service)
     first = service.read.get(f"/api/v1/tasks/{task_id}", params={"version": 1}, headers=alice)

@@ -120,3 +120,18 @@ def test_concurrent_duplicates_create_one_task(service: Service) -> None:
     assert 201 in statuses
     assert len(set(positions)) == 1
     assert titles(service, alice, positions[0]) == ["Raced"]
+
+
+def test_a_retry_spelling_the_same_json_differently_is_the_same_request(service: Service) -> None:
+    headers = {**service.sign_in(), "Idempotency-Key": f"spelling-{uuid.uuid4()}"}
+    compact = b'{"title":"Same","priority":"high"}'
+    spaced = b'{ "priority": "high",  "title": "Same" }'
+    first = service.write.post(
+        "/api/v1/tasks", content=compact, headers={**headers, "Content-Type": "application/json"}
+    )
+    again = service.write.post(
+        "/api/v1/tasks", content=spaced, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["data"]["id"] == first.json()["data"]["id"]

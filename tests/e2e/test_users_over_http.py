@@ -39,6 +39,7 @@ def test_me_shows_profile_tier_and_effective_limits(service: Service) -> None:
         "notes_per_task": 10,
         "reminders_per_task": 3,
         "description_length": 1000,
+        "daily_credits": 10,
     }
 
 

@@ -4,19 +4,34 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 import psycopg
+from eventsourcing.persistence import Tracking
 from psycopg import sql
 
 from commands.application import PerpetuaApplication
-from commands.messages import Actor, CompleteTask, CreateTask, SignIn, UpdateTask
+from commands.messages import (
+    Actor,
+    ApplyBillingEvent,
+    CompleteTask,
+    CreateTask,
+    SignIn,
+    UpdateTask,
+)
 from infra.database import EVENT_STORE_NAME, DatabaseAddress
 from perpetua.wiring import build_views
+from projections.base import ReadModelProjection, ReadModelView, close_views
+from projections.registry import PROJECTIONS
 from projections.task_list import TaskListProjection
-from projectors.runner import ProjectionWorker
+from projectors.runner import ProjectionWorker, run_workers
 
 WAIT_SECONDS = 60
+FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def task_rows(address: DatabaseAddress, schema: str) -> list[dict[str, Any]]:
@@ -45,12 +60,18 @@ def wait_until(condition: Any, timeout: float = WAIT_SECONDS) -> None:
         time.sleep(0.02)
 
 
+def pro_user(app: PerpetuaApplication, email: str) -> Actor:
+    """A user subscribed to pro for as long as any test runs (no active-task limit)."""
+    user_id = app.sign_in(SignIn("dev", email, email, "Pro")).user.id
+    app.apply_billing_event(
+        ApplyBillingEvent(f"evt_{uuid4().hex}", "subscription.activated", user_id, FAR_FUTURE)
+    )
+    return Actor(user_id)
+
+
 def write_history(app: PerpetuaApplication, tasks: int) -> int:
     """Tasks created, renamed and some completed; returns the store head."""
-    actor = Actor(
-        app.sign_in(SignIn("dev", "load@example.com", "load@example.com", "L")).user.id,
-        tier="pro",
-    )
+    actor = pro_user(app, "load@example.com")
     ids = [
         app.create_task(CreateTask(actor=actor, title=f"task {n}")).aggregate.id
         for n in range(tasks)
@@ -80,3 +101,75 @@ def replay_into(address: DatabaseAddress, app: PerpetuaApplication, schema: str)
         worker.stop()
         thread.join(timeout=10)
         view.datastore.close()
+
+
+@contextmanager
+def every_projection_running(
+    address: DatabaseAddress,
+    app: PerpetuaApplication,
+    instead: Mapping[str, type[ReadModelProjection[Any]]] | None = None,
+) -> Iterator[dict[str, ProjectionWorker]]:
+    """Every projection following the store live, as `perpetua projector` runs them (with the
+    projection classes `instead` given by name replacing the real ones)."""
+    views = build_views(address)
+    workers = {
+        name: ProjectionWorker(app, (instead or {}).get(name, PROJECTIONS[name][0])(view))
+        for name, view in views.items()
+    }
+    stop = threading.Event()
+    thread = threading.Thread(target=run_workers, args=(list(workers.values()), stop))
+    thread.start()
+    try:
+        yield workers
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+        close_views(views)
+
+
+def position_of(worker: ProjectionWorker) -> int:
+    return worker.projection.view.max_tracking_id(EVENT_STORE_NAME) or 0
+
+
+def wait_for_all(workers: Iterable[ProjectionWorker], position: int) -> None:
+    workers = list(workers)
+    wait_until(lambda: all(position_of(worker) >= position for worker in workers))
+
+
+def project(address: DatabaseAddress, app: PerpetuaApplication, names: list[str]) -> None:
+    """Run the named projections live, as the projector does, until they reach the store head."""
+    views = build_views(address, names)
+    workers = [ProjectionWorker(app, PROJECTIONS[name][0](view)) for name, view in views.items()]
+    head = app.recorder.max_notification_id() or 0
+    stop = threading.Event()
+    runner = threading.Thread(target=run_workers, args=(workers, stop))
+    runner.start()
+    try:
+        wait_until(
+            lambda: all((v.max_tracking_id(EVENT_STORE_NAME) or 0) >= head for v in views.values())
+        )
+    finally:
+        stop.set()
+        runner.join(timeout=20)
+        close_views(views)
+
+
+def table_rows(address: DatabaseAddress, table: str, order_by: str) -> list[dict[str, Any]]:
+    """Every row of `read.<table>`, in a stable order, to compare whole tables."""
+    with psycopg.connect(address.conninfo, row_factory=psycopg.rows.dict_row) as conn:
+        return conn.execute(
+            sql.SQL("SELECT * FROM read.{} ORDER BY {}").format(
+                sql.Identifier(table), sql.SQL(order_by)
+            )
+        ).fetchall()
+
+
+def project_views(app: PerpetuaApplication, views: dict[str, ReadModelView]) -> None:
+    """Bring the views up to the store's head, as their projector would (in one batch each)."""
+    for name, view in views.items():
+        projection = PROJECTIONS[name][0](view)
+        start = view.max_tracking_id(app.name) or 0
+        notifications = app.recorder.select_notifications(start=start + 1, limit=100_000)
+        if notifications:
+            events = [(app.mapper.to_domain_event(n), n.id) for n in notifications]
+            projection.process_batch(events, Tracking(app.name, notifications[-1].id))

@@ -1,5 +1,6 @@
-"""`perpetua up` end to end: embedded PostgreSQL, both APIs and the projectors as one
-command, a write read back through the read API, and a clean stop that leaves nothing behind.
+"""`perpetua up` end to end: embedded PostgreSQL, both APIs, the projectors and the scheduler
+as one command, a write read back through the read API, a reminder fired, and a clean stop
+that leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -25,6 +27,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_SECONDS = 90
 STOP_TIMEOUT_SECONDS = 45  # the supervisor escalates to SIGKILL after 15 s per child
+REMINDER_TIMEOUT_SECONDS = 30
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX signals")
 
@@ -41,6 +44,7 @@ class RunningUp:
     process: subprocess.Popen[bytes]
     write_url: str
     read_url: str
+    scheduler_metrics_url: str
     pgdata: Path
     log: Path
 
@@ -49,14 +53,19 @@ class RunningUp:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _clean_env(data_dir: Path, write_port: int, read_port: int) -> dict[str, str]:
+def _clean_env(
+    data_dir: Path, write_port: int, read_port: int, metrics_port: int = 0
+) -> dict[str, str]:
     """The environment of a fresh machine: no DATABASE_URL, nothing of ours preset."""
-    ours = ("PERPETUA_", "DATABASE_URL", "WRITE_API_", "READ_API_", "JWT_", "LOG_")
+    ours = ("PERPETUA_", "DATABASE_URL", "WRITE_API_", "READ_API_", "JWT_", "LOG_", "SCHEDULER_")
     env = {key: value for key, value in os.environ.items() if not key.startswith(ours)}
     env.update(
         PERPETUA_DATA_DIR=str(data_dir),
         WRITE_API_PORT=str(write_port),
         READ_API_PORT=str(read_port),
+        SCHEDULER_METRICS_PORT=str(metrics_port),
+        # A reminder a few seconds ahead should not wait for the default 5 s tick.
+        SCHEDULER_TICK_SECONDS="0.5",
         # Importable even when the project is not pip-installed into this interpreter.
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     )
@@ -78,14 +87,14 @@ def data_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def perpetua_up(tmp_path: Path, data_dir: Path) -> Iterator[RunningUp]:
-    write_port, read_port = _free_port(), _free_port()
+    write_port, read_port, metrics_port = _free_port(), _free_port(), _free_port()
     log = tmp_path / "perpetua-up.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "perpetua", "up"],
             # Not the repo: a developer's .env there must not leak into this run.
             cwd=tmp_path,
-            env=_clean_env(data_dir, write_port, read_port),
+            env=_clean_env(data_dir, write_port, read_port, metrics_port),
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
@@ -93,6 +102,7 @@ def perpetua_up(tmp_path: Path, data_dir: Path) -> Iterator[RunningUp]:
         process,
         f"http://127.0.0.1:{write_port}",
         f"http://127.0.0.1:{read_port}",
+        f"http://127.0.0.1:{metrics_port}/metrics",
         data_dir / "pgdata",
         log,
     )
@@ -179,9 +189,11 @@ def test_perpetua_up_serves_a_write_read_back_and_stops_without_leftovers(
         assert read.json()["data"]["title"] == "Water the plants"
         assert int(read.headers["X-Projection-Position"]) >= int(position)
 
+        _a_reminder_fires(up, client, auth, task_id)
+
     assert _postmaster(up.pgdata) is not None, "no embedded PostgreSQL running"
     children = psutil.Process(up.process.pid).children()
-    assert len(children) == 3, f"expected write API, read API, projectors: {children}"
+    assert len(children) == 4, f"expected write API, read API, projectors, scheduler: {children}"
     started = _processes_of(up)
 
     up.process.send_signal(signal.SIGINT)
@@ -196,6 +208,31 @@ def test_perpetua_up_serves_a_write_read_back_and_stops_without_leftovers(
     _, alive = psutil.wait_procs(started, timeout=10)
     assert alive == [], f"left running: {alive}\n{up.log_tail()}"
     assert _postmaster(up.pgdata) is None
+
+
+def _a_reminder_fires(
+    up: RunningUp, client: httpx.Client, auth: dict[str, str], task_id: str
+) -> None:
+    """The scheduler child fires a reminder set a few seconds ahead (a short, bounded wait;
+    ahead enough that a slow request on a busy machine still sets it in the future)."""
+    remind_at = (datetime.now(tz=UTC) + timedelta(seconds=5)).isoformat()
+    added = client.post(
+        f"{up.write_url}/api/v1/tasks/{task_id}/reminders",
+        json={"remind_at": remind_at},
+        headers=auth,
+    )
+    assert added.status_code == 201, added.text
+    deadline = time.monotonic() + REMINDER_TIMEOUT_SECONDS
+    while True:
+        history = client.get(f"{up.read_url}/api/v1/tasks/{task_id}/history", headers=auth)
+        assert history.status_code == 200, history.text
+        if any(entry["type"] == "Task.ReminderFired" for entry in history.json()["data"]):
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"no ReminderFired after {REMINDER_TIMEOUT_SECONDS} s\n{up.log_tail()}")
+        time.sleep(0.25)
+    metrics = client.get(up.scheduler_metrics_url)
+    assert 'perpetua_reminders_fired_total{late="false"} 1.0' in metrics.text
 
 
 def _perpetua(

@@ -10,7 +10,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from infra.database import EVENTS_SCHEMA, DatabaseAddress
-from writeapi.idempotency_store import ClaimOutcome, IdempotencyStore, StoredResponse
+from writeapi.idempotency_store import Claim, ClaimOutcome, IdempotencyStore, StoredResponse
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +27,18 @@ def store(pool: ConnectionPool, **kwargs: timedelta) -> IdempotencyStore:
     return IdempotencyStore(pool, schema=EVENTS_SCHEMA, **kwargs)
 
 
+def attempt_of(claim: Claim) -> uuid.UUID:
+    assert claim.attempt is not None
+    return claim.attempt
+
+
 def test_a_key_is_claimed_once_then_replayed(pool: ConnectionPool) -> None:
     keys, user = store(pool), uuid.uuid4()
-    assert keys.claim(user, "k", "f").outcome is ClaimOutcome.CLAIMED
+    claim = keys.claim(user, "k", "f")
+    assert claim.outcome is ClaimOutcome.CLAIMED
     assert keys.claim(user, "k", "f").outcome is ClaimOutcome.IN_PROGRESS
     assert keys.claim(user, "k", "other").outcome is ClaimOutcome.REUSED
-    keys.complete(user, "k", ANSWER)
+    keys.complete(user, "k", attempt_of(claim), ANSWER)
     replay = keys.claim(user, "k", "f")
     assert replay.outcome is ClaimOutcome.REPLAY
     assert replay.response == ANSWER
@@ -40,8 +46,7 @@ def test_a_key_is_claimed_once_then_replayed(pool: ConnectionPool) -> None:
 
 def test_a_released_key_can_run_again(pool: ConnectionPool) -> None:
     keys, user = store(pool), uuid.uuid4()
-    keys.claim(user, "k", "f")
-    keys.release(user, "k")
+    keys.release(user, "k", attempt_of(keys.claim(user, "k", "f")))
     assert keys.claim(user, "k", "f").outcome is ClaimOutcome.CLAIMED
 
 
@@ -53,7 +58,6 @@ def test_an_abandoned_claim_is_taken_over_after_its_lease(pool: ConnectionPool) 
 
 def test_an_expired_key_is_new_again(pool: ConnectionPool) -> None:
     keys, user = store(pool, retention=timedelta(0)), uuid.uuid4()
-    keys.claim(user, "k", "f")
-    keys.complete(user, "k", ANSWER)
+    keys.complete(user, "k", attempt_of(keys.claim(user, "k", "f")), ANSWER)
     assert keys.claim(user, "k", "different").outcome is ClaimOutcome.CLAIMED
     assert keys.forget_expired() >= 1

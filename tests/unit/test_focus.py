@@ -15,16 +15,6 @@ from tests.fakes.clock import Clock
 
 
 @pytest.fixture
-def app(clock: Clock) -> PerpetuaApplication:
-    return PerpetuaApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
-
-
-@pytest.fixture
-def alice(app: PerpetuaApplication) -> Actor:
-    return Actor(app.sign_in(SignIn("dev", "a@example.com", "a@example.com", "A")).user.id)
-
-
-@pytest.fixture
 def task(app: PerpetuaApplication, alice: Actor) -> Task:
     return app.create_task(CreateTask(actor=alice, title="Write")).aggregate
 

@@ -521,11 +521,11 @@ def test_ready_is_503_without_leaking_when_the_check_fails(keys: KeySet) -> None
 # --- CORS ---------------------------------------------------------------------------------
 
 
-def preflight(test_client: TestClient) -> Any:
+def preflight(test_client: TestClient, origin: str = "https://app.example") -> Any:
     return test_client.options(
         "/api/v1/tasks",
         headers={
-            "Origin": "https://app.example",
+            "Origin": origin,
             "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "authorization,content-type,idempotency-key",
         },
@@ -542,6 +542,7 @@ def test_cors_allows_configured_origins_only(keys: KeySet, auth: dict[str, str])
     app = build_app(keys, make_settings(cors_origins=["https://app.example"]))
     with TestClient(app) as cors_client:
         allowed = preflight(cors_client)
+        unlisted = preflight(cors_client, origin="https://evil.example")
         other = cors_client.get("/health/live", headers={"Origin": "https://evil.example"})
         unauthenticated = cors_client.get(
             "/api/v1/tasks/x", headers={"Origin": "https://app.example"}
@@ -550,6 +551,7 @@ def test_cors_allows_configured_origins_only(keys: KeySet, auth: dict[str, str])
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
     assert "idempotency-key" in allowed.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-origin" not in unlisted.headers
     assert "access-control-allow-origin" not in other.headers
     # A browser app must be able to read a 401 and its request id.
     assert unauthenticated.status_code == 401

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
@@ -31,6 +31,7 @@ from commands.messages import (
     ReorderSubtasks,
     SignIn,
 )
+from tests.unit.support import subscribe
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -94,8 +95,11 @@ def test_the_subtask_limit_depends_on_the_tier(
         add(app, alice, task, title)
     with pytest.raises(SubtaskLimitExceededError):
         add(app, alice, task, "d")
-    pro = Actor(alice.user_id, tier="pro")
-    add(app, pro, task, "d")
+    # The tier comes from the user's subscription, not from what the actor claims.
+    with pytest.raises(SubtaskLimitExceededError):
+        add(app, Actor(alice.user_id, tier="pro"), task, "d")
+    subscribe(app, alice.user_id, until=NOW + timedelta(days=30))
+    add(app, alice, task, "d")
 
 
 def test_completing_the_last_open_subtask_completes_the_task(

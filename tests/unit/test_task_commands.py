@@ -22,6 +22,7 @@ from aggregates.task_rules import (
 from commands.application import PerpetuaApplication
 from commands.limits import Limits, TierLimits
 from commands.messages import Actor, CompleteTask, CreateTask, ReopenTask, SignIn, UpdateTask
+from tests.unit.support import subscribe
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -86,9 +87,18 @@ def test_completing_a_task_frees_a_slot(app: PerpetuaApplication, alice: Actor) 
 
 
 def test_pro_user_has_no_active_task_limit(app: PerpetuaApplication, alice: Actor) -> None:
-    pro = Actor(alice.user_id, tier="pro")
+    subscribe(app, alice.user_id, until=NOW + timedelta(days=30))
     for number in range(5):
-        create(app, pro, f"task {number}")
+        create(app, alice, f"task {number}")
+
+
+def test_the_tier_comes_from_the_subscription_not_from_the_actor(
+    app: PerpetuaApplication, alice: Actor
+) -> None:
+    for number in range(3):
+        create(app, alice, f"task {number}")
+    with pytest.raises(TaskLimitExceededError):
+        create(app, Actor(alice.user_id, tier="pro"), "claims to be pro")
 
 
 def test_limit_holds_under_concurrent_creates(app: PerpetuaApplication, alice: Actor) -> None:
@@ -113,7 +123,8 @@ def test_limit_holds_under_concurrent_creates(app: PerpetuaApplication, alice: A
 def test_description_limit_depends_on_tier(app: PerpetuaApplication, alice: Actor) -> None:
     with pytest.raises(DescriptionTooLongError):
         create(app, alice, description="x" * 11)
-    create(app, Actor(alice.user_id, tier="pro"), description="x" * 11)
+    subscribe(app, alice.user_id, until=NOW + timedelta(days=30))
+    create(app, alice, description="x" * 11)
 
 
 def test_due_date_may_not_be_more_than_thirty_days_ahead(

@@ -45,3 +45,11 @@ def test_prod_refuses_to_start_without_real_keys(tmp_path: Path) -> None:
     with pytest.raises(KeyConfigurationError):
         load_key_set(settings, need_private=True)
     assert not (tmp_path / "keys").exists()
+
+
+def test_the_billing_webhook_answers_503_until_a_secret_is_configured(tmp_path: Path) -> None:
+    settings = Settings(perpetua_env="dev", perpetua_data_dir=tmp_path)
+    with write_client(settings) as client:
+        response = client.post("/api/v1/webhooks/billing", json={"id": "evt_1"})
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "BILLING_NOT_CONFIGURED"

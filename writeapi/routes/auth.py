@@ -37,13 +37,14 @@ def token_response(request: Request, response: Response, signed_in: SignedIn) ->
     """The answer of every sign-in and refresh: a new access token and a new refresh token."""
     user = signed_in.user
     issuer: TokenIssuer = request.app.state.token_issuer
-    access_token, expires_in = issuer.issue(user.id, user.tier)
+    # The tier claim is for display: every limit is decided from the aggregates.
+    access_token, expires_in = issuer.issue(user.id, signed_in.tier)
     return Envelope(
         data=TokenOut(
             access_token=access_token,
             refresh_token=signed_in.refresh_token,
             expires_in=expires_in,
-            user=UserOut(id=user.id, email=user.email, name=user.name, tier=user.tier),
+            user=UserOut(id=user.id, email=user.email, name=user.name, tier=signed_in.tier),
         ),
         meta=with_position(response, signed_in.position),
     )

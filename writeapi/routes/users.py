@@ -23,5 +23,6 @@ def update_me(
     """Change your name, avatar or timezone (an IANA name such as Europe/Paris)."""
     changes = body.model_dump(exclude_unset=True)
     saved = application.update_profile(UpdateProfile(actor=actor, changes=changes))
-    profile = ProfileOut.model_validate(saved.aggregate.profile())
+    tier = application.tier_of(actor.user_id)
+    profile = ProfileOut.model_validate({**saved.aggregate.profile(), "tier": tier})
     return Envelope(data=profile, meta=with_position(response, saved.position))
