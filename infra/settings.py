@@ -94,6 +94,27 @@ class Settings(BaseSettings):
     # Per client IP on /webhooks/billing: a flood of bad signatures costs us an HMAC each.
     billing_requests_per_minute: int = Field(default=120, gt=0)
 
+    # AI (SPEC section 7): providers through their SDKs, at any compatible base URL. An unset
+    # key makes the feature answer 503 AI_NOT_CONFIGURED and charge nothing.
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None  # None: the SDK's default (api.openai.com)
+    openai_model: str = "gpt-4o-mini"
+    deepgram_api_key: SecretStr | None = None
+    deepgram_base_url: str = "https://api.deepgram.com"
+    deepgram_model: str = "nova-3"
+    # Per provider call; the SDKs' own retries (of connection errors, 429 and 5xx) count
+    # inside one request, so a user waits at most about timeout x (retries + 1).
+    ai_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    ai_max_retries: int = Field(default=1, ge=0, le=5)
+    ai_chat_cost: int = Field(default=1, ge=0)
+    ai_subtasks_cost: int = Field(default=1, ge=0)
+    ai_transcription_cost_per_minute: int = Field(default=1, ge=0)
+    ai_requests_per_minute: int = Field(default=20, gt=0)
+    ai_turns_per_conversation: int = Field(default=10, gt=0)
+    max_audio_seconds: int = Field(default=300, gt=0)
+    # 300 s of 16-bit 48 kHz stereo WAV is 55 MB; uploads above this are 413.
+    max_audio_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+
     @field_validator("cors_origins", "google_client_ids", "trusted_proxies", mode="before")
     @classmethod
     def _split_comma_separated(cls, value: object) -> object:
