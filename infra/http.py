@@ -65,15 +65,20 @@ def install_common(
     readiness: Readiness,
     domain_error: type[Exception],
     public_prefixes: Iterable[str] = DEFAULT_PUBLIC_PREFIXES,
+    upload_limit: Callable[[str], int | None] = lambda _path: None,
 ) -> None:
-    """Everything both apps share; call once from create_app, before the app starts."""
+    """Everything both apps share; call once from create_app, before the app starts.
+
+    `upload_limit` names the paths that take uploads and their larger body limit."""
     install_error_handlers(app, domain_error)
 
     # add_middleware wraps the app built so far, so this list runs innermost first.
     # The body limit and the query text check sit inside auth (anonymous callers get 401,
     # whatever they send); auth sits inside CORS and the request id so its 401s carry both;
     # the catch-all sits inside CORS so a browser can read a 500 too.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes, upload_limit=upload_limit
+    )
     app.add_middleware(QueryTextMiddleware)
     app.add_middleware(AuthMiddleware, verifier=verifier, public_prefixes=tuple(public_prefixes))
     app.add_middleware(CatchAllErrorMiddleware)

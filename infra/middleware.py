@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import unquote_to_bytes
 
 import structlog
@@ -246,9 +246,17 @@ class BodyLimitMiddleware:
     (read here too; its 413s come from FastAPI's limiter, in plain text).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        upload_limit: Callable[[str], int | None] = lambda _path: None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Upload paths, known by path alone: a middleware that reads the body before routing
+        # (the Idempotency-Key fingerprint) must already apply the upload's own limit.
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -274,7 +282,10 @@ class BodyLimitMiddleware:
 
     def _limit_for(self, scope: Scope) -> int:
         route_limit = getattr(scope.get("route"), "max_body_size", None)
-        return route_limit if isinstance(route_limit, int) else self.max_bytes
+        if isinstance(route_limit, int):
+            return route_limit
+        upload_limit = self.upload_limit(scope["path"])
+        return self.max_bytes if upload_limit is None else upload_limit
 
 
 def _content_length(scope: Scope) -> int | None:

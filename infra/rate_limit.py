@@ -133,10 +133,24 @@ class PostgresWindow:
 
 @dataclass(frozen=True)
 class RateRule:
-    """Requests whose path starts with `prefix` share one window per client address."""
+    """Requests whose path starts with `prefix` (and ends with `suffix`) share one window per
+    client address, or per signed-in user when `per_user` (a user's AI requests count the
+    same from every device and address)."""
 
     prefix: str
     window: Window
+    per_user: bool = False
+    suffix: str = ""
+
+    def matches(self, path: str) -> bool:
+        return path.startswith(self.prefix) and path.endswith(self.suffix)
+
+    def client_of(self, scope: Scope, trusted_proxies: tuple[str, ...]) -> str:
+        principal = scope.get("state", {}).get("principal")
+        user_id = getattr(principal, "user_id", None)
+        if self.per_user and user_id is not None:
+            return f"user:{user_id}"
+        return client_address(scope, trusted_proxies)
 
 
 class RateLimitMiddleware:
@@ -150,8 +164,8 @@ class RateLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             for rule in self.rules:
-                if scope["path"].startswith(rule.prefix):
-                    client = client_address(scope, self.trusted_proxies)
+                if rule.matches(scope["path"]):
+                    client = rule.client_of(scope, self.trusted_proxies)
                     wait = await self._hit(rule.window, client)
                     if wait > 0:
                         response = error_response(

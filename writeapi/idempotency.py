@@ -15,14 +15,20 @@ recorded (its position and aggregates), and `Idempotent-Replayed: true`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import logging
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
+from uuid import UUID
 
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra.command_keys import CommandKey, current_command_key
@@ -30,7 +36,18 @@ from infra.errors import ERROR_STATUS, error_response
 from infra.tokens import Principal
 from writeapi.idempotency_store import ClaimOutcome, Committed, IdempotencyStore, StoredResponse
 
+logger = logging.getLogger(__name__)
+
+# What to answer a retry of a request that committed something and then died, instead of the
+# generic "committed" replay; None: the generic one. A paid AI request that died after its
+# spend is refunded here (writeapi/routes/ai.py).
+InterruptedAnswer = Callable[[Scope, Principal, Committed], Response | None]
+
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# A route sets `request.state.<this>` on an error answer that must be stored and replayed
+# like a success: its command ran to a definite end (an AI request failed and was refunded),
+# so a retry with the same key must not run it, and pay for it, again.
+FINAL_ANSWER_STATE = "final_answer"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # 1-255 visible ASCII characters.
@@ -52,11 +69,16 @@ _NOT_REPLAYED = frozenset({"content-length", "x-request-id", "date", "server"})
 
 class IdempotencyMiddleware:
     def __init__(
-        self, app: ASGIApp, store: IdempotencyStore, required_prefixes: Iterable[str] = ()
+        self,
+        app: ASGIApp,
+        store: IdempotencyStore,
+        key_required: Callable[[str], bool] = lambda _path: False,
+        interrupted: InterruptedAnswer | None = None,
     ) -> None:
         self.app = app
         self.store = store
-        self.required_prefixes = tuple(required_prefixes)
+        self.key_required = key_required
+        self.interrupted = interrupted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in MUTATING_METHODS:
@@ -65,7 +87,7 @@ class IdempotencyMiddleware:
         key = Headers(scope=scope).get(IDEMPOTENCY_HEADER)
         principal = scope.get("state", {}).get("principal")
         if key is None:
-            if self.required_prefixes and scope["path"].startswith(self.required_prefixes):
+            if self.key_required(scope["path"]):
                 await self._refuse(
                     scope,
                     send,
@@ -116,6 +138,14 @@ class IdempotencyMiddleware:
             return
         if claim.outcome is ClaimOutcome.COMMITTED:
             assert claim.committed is not None
+            if self.interrupted is not None:
+                answer = await run_in_threadpool(
+                    self.interrupted, scope, principal, claim.committed
+                )
+                if answer is not None:
+                    answer.headers[REPLAYED_HEADER] = "true"
+                    await answer(scope, _nothing, send)
+                    return
             await _replay(send, _recorded_answer(claim.committed))
             return
         assert claim.attempt is not None
@@ -126,18 +156,41 @@ class IdempotencyMiddleware:
         captured = _CapturedResponse()
         token = current_command_key.set(CommandKey(principal.user_id, key, attempt))
         try:
-            await self.app(scope, _replaying(body), captured.send)
+            async with self._lease_kept(principal.user_id, key, attempt):
+                await self.app(scope, _replaying(body), captured.send)
         except BaseException:
             await run_in_threadpool(self.store.release, principal.user_id, key, attempt)
             raise
         finally:
             current_command_key.reset(token)
-        if captured.status is not None and captured.status < 500:
+        final = bool(scope.get("state", {}).get(FINAL_ANSWER_STATE))
+        if captured.status is not None and (captured.status < 500 or final):
             stored = captured.stored()
             await run_in_threadpool(self.store.complete, principal.user_id, key, attempt, stored)
         else:
             await run_in_threadpool(self.store.release, principal.user_id, key, attempt)
         await captured.forward(send)
+
+    @asynccontextmanager
+    async def _lease_kept(self, user_id: UUID, key: str, attempt: UUID) -> AsyncIterator[None]:
+        """Keep the claim's lease fresh while the request runs: a slow command (an AI provider
+        call takes seconds) is still running, not abandoned, and its retries must hear so."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.store.lease.total_seconds() / 3)
+                try:
+                    await run_in_threadpool(self.store.renew, user_id, key, attempt)
+                except Exception:  # the database may be briefly away; the next round retries
+                    logger.warning("could not renew an idempotency lease", exc_info=True)
+
+        renewing = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
 
     @staticmethod
     async def _refuse(

@@ -132,6 +132,10 @@ class IdempotencyStore:
             " AND key = %s AND state = 'in_progress' AND attempt = %s"
             " AND committed_attempt IS NOT NULL"
         ).format(table)
+        self._renew = SQL(
+            "UPDATE {} SET updated_at = now() WHERE user_id = %s AND key = %s"
+            " AND state = 'in_progress' AND attempt = %s"
+        ).format(table)
         self._forget_expired = SQL("DELETE FROM {} WHERE created_at < now() - %s").format(table)
 
     def create_table(self) -> None:
@@ -198,6 +202,11 @@ class IdempotencyStore:
         with self.pool.connection() as conn:
             conn.execute(self._release, (user_id, key, attempt))
             conn.execute(self._settle, (user_id, key, attempt))
+
+    def renew(self, user_id: UUID, key: str, attempt: UUID) -> None:
+        """The request holding this claim is still running: start its lease again."""
+        with self.pool.connection() as conn:
+            conn.execute(self._renew, (user_id, key, attempt))
 
     def forget_expired(self) -> int:
         with self.pool.connection() as conn:
