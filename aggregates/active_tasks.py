@@ -38,6 +38,9 @@ class ActiveTasks(Aggregate):
     def __init__(self, user_id: UUID) -> None:
         self.user_id = user_id
         self.count = 0
+        # Which tasks, oldest first: what the assistant is told about (commands never read
+        # the read model). Hex strings: a snapshot's JSON needs plain values.
+        self.task_ids: list[str] = []
 
     def activate(self, task_id: UUID, *, limit: int | None) -> None:
         """Count `task_id` as active; `limit` None means unlimited."""
@@ -52,6 +55,8 @@ class ActiveTasks(Aggregate):
     @event(Activated)
     def _activated(self, task_id: UUID) -> None:
         self.count += 1
+        if task_id.hex not in self.task_ids:
+            self.task_ids.append(task_id.hex)
 
     def deactivate(self, task_id: UUID) -> None:
         self._deactivated(task_id=task_id)
@@ -59,3 +64,5 @@ class ActiveTasks(Aggregate):
     @event(Deactivated)
     def _deactivated(self, task_id: UUID) -> None:
         self.count = max(self.count - 1, 0)
+        if task_id.hex in self.task_ids:
+            self.task_ids.remove(task_id.hex)

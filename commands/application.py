@@ -1,7 +1,7 @@
 """The write model: one eventsourcing Application, one global sequence of events.
 
 Its command handlers live by subject in identity.py, tasks.py, subtasks.py, notes.py,
-reminders.py, templates.py, focus.py, credits.py and notifications.py; this class puts them
+reminders.py, templates.py, focus.py, credits.py, notifications.py and ai.py; this class puts them
 together under the store's name.
 """
 
@@ -13,10 +13,12 @@ from eventsourcing.domain import MutableOrImmutableAggregate
 
 from aggregates.achievements import Achievements
 from aggregates.active_tasks import ActiveTasks
+from aggregates.ai_usage import AiUsage
 from aggregates.credit_ledger import CreditLedger
 from aggregates.inbox import Inbox
 from aggregates.template import TaskTemplate
 from aggregates.user import User
+from commands.ai import AiCommands
 from commands.credits import CreditCommands
 from commands.focus import FocusCommands
 from commands.identity import IdentityCommands
@@ -29,6 +31,7 @@ from infra.database import EVENT_STORE_NAME, EVENTS_SCHEMA
 
 
 class PerpetuaApplication(
+    AiCommands,
     IdentityCommands,
     SubtaskCommands,
     NoteCommands,
@@ -47,6 +50,7 @@ class PerpetuaApplication(
         CreditLedger: 100,
         Achievements: 100,
         Inbox: 100,
+        AiUsage: 100,
         # A template records every occurrence it meets: an hourly one, thousands a year.
         TaskTemplate: 100,
     }

@@ -40,6 +40,19 @@ class CreditAmounts:
 
 
 @dataclass(frozen=True)
+class AiAmounts:
+    """What AI requests cost and how far they may go (SPEC section 7)."""
+
+    chat_cost: int = 1
+    subtasks_cost: int = 1
+    transcription_cost_per_minute: int = 1
+    turns_per_conversation: int = 10
+    max_audio_seconds: int = 300
+    context_tasks: int = 10  # incomplete tasks shown to the assistant
+    max_suggested_actions: int = 5
+
+
+@dataclass(frozen=True)
 class Limits:
     tiers: dict[str, TierLimits] = field(
         default_factory=lambda: {
@@ -64,6 +77,7 @@ class Limits:
     due_date_horizon: timedelta = timedelta(days=30)
     tombstone_window: timedelta = timedelta(days=7)
     credits: CreditAmounts = field(default_factory=CreditAmounts)
+    ai: AiAmounts = field(default_factory=AiAmounts)
 
     def for_tier(self, tier: str) -> TierLimits:
         # An unknown tier gets the strictest limits rather than none.

@@ -274,3 +274,28 @@ class MarkNotificationRead:
 @dataclass(frozen=True)
 class MarkAllNotificationsRead:
     actor: Actor
+
+
+@dataclass(frozen=True)
+class AskAssistant:
+    actor: Actor
+    message: str
+    conversation_id: UUID | None = None  # None: a new conversation
+    include_tasks: bool = True
+
+
+@dataclass(frozen=True)
+class GenerateSubtasks(TaskCommand):
+    count: int | None = None  # None: as many as the task has room for, up to a default
+    apply: bool = False
+
+
+@dataclass(frozen=True)
+class Transcribe:
+    actor: Actor
+    audio: bytes
+
+
+@dataclass(frozen=True)
+class AddVoiceNote(TaskCommand):
+    audio: bytes = b""

@@ -81,8 +81,10 @@ ERROR_STATUS: dict[str, int] = {
     # AI.
     "AI_CONVERSATION_LIMIT": 429,
     "AI_NOT_CONFIGURED": 503,
+    # 502; a provider that did not answer in time is the same code with 504 (SPEC section 7).
     "AI_PROVIDER_ERROR": 502,
-    "AI_PROVIDER_TIMEOUT": 504,
+    "CONVERSATION_NOT_FOUND": 404,
+    "AUDIO_TOO_LONG": 422,
 }
 
 # What starlette/FastAPI HTTPExceptions (router 404/405, body limit 413, ...) become.

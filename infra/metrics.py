@@ -39,6 +39,17 @@ CREDITS_SPENT = Counter(
     "Credits spent, by kind (daily, subscription, purchased, kickstart).",
     ["kind"],
 )
+AI_PROVIDER_LATENCY = Histogram(
+    "perpetua_ai_provider_latency_seconds",
+    "How long AI provider calls took, by request kind and outcome.",
+    ["kind", "outcome"],
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0),
+)
+AI_PROVIDER_ERRORS = Counter(
+    "perpetua_ai_provider_errors",
+    "AI provider calls that failed (and were refunded), by request kind and outcome.",
+    ["kind", "outcome"],
+)
 PROJECTION_POSITION = Gauge(
     "perpetua_projection_position",
     "Last event-store position a projection has processed.",

@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from commands.application import PerpetuaApplication
 from commands.base import utc_now
-from commands.limits import CreditAmounts, Limits, TierLimits
+from commands.limits import AiAmounts, CreditAmounts, Limits, TierLimits
 from infra.database import (
     CONNECT_TIMEOUT_SECONDS,
     EVENTS_SCHEMA,
@@ -86,6 +86,13 @@ def limits_of(settings: Settings) -> Limits:
             subscription_per_period=settings.subscription_credits,
             carry_over_cap=settings.subscription_carry_over_cap,
             low_balance=settings.low_credits_threshold,
+        ),
+        ai=AiAmounts(
+            chat_cost=settings.ai_chat_cost,
+            subtasks_cost=settings.ai_subtasks_cost,
+            transcription_cost_per_minute=settings.ai_transcription_cost_per_minute,
+            turns_per_conversation=settings.ai_turns_per_conversation,
+            max_audio_seconds=settings.max_audio_seconds,
         ),
     )
 

@@ -245,6 +245,8 @@ def _summary(domain_event: Any, entity_type: str, action: str) -> str:
 
 def _details(domain_event: Any) -> list[str]:
     """How much, about what, and when, as far as the event says: `3 credits, ai_chat`."""
+    if isinstance(getattr(domain_event, "tokens_in", None), int):
+        return _ai_request_details(domain_event)
     details = []
     amount = getattr(domain_event, "amount", None)
     if isinstance(amount, int):  # only the credit ledger's events have amounts
@@ -271,6 +273,18 @@ def _details(domain_event: Any) -> list[str]:
     if not details and isinstance(changes, dict) and changes:
         details.append(", ".join(sorted(changes)))
     return details
+
+
+def _ai_request_details(event: Any) -> list[str]:
+    """An AI request as an auditor reads it: `chat ok, 42 characters, 120 tokens in, 35 out,
+    1 credit, 830 ms` (the prompt itself stays with the conversation)."""
+    return [
+        f"{event.kind} {event.outcome}",
+        f"{event.prompt_chars} characters",
+        f"{event.tokens_in} tokens in, {event.tokens_out} out",
+        f"{event.credits} credit{'' if event.credits == 1 else 's'}",
+        f"{event.latency_ms} ms",
+    ]
 
 
 def _snake(name: str) -> str:

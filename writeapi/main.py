@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from aggregates.errors import DomainError
 from commands.application import PerpetuaApplication
+from infra.ai_providers import chat_provider, transcriber
 from infra.google_identity import GoogleTokenVerifier
 from infra.http import install_common
 from infra.keys import KeySet
@@ -35,6 +36,7 @@ from writeapi.idempotency import (
 )
 from writeapi.idempotency_store import IdempotencyStore
 from writeapi.routes import (
+    ai,
     auth,
     focus,
     notes,
@@ -49,6 +51,10 @@ from writeapi.routes import (
 )
 
 API_PREFIX = "/api/v1"
+AI_PREFIX = f"{API_PREFIX}/ai/"
+TASKS_PREFIX = f"{API_PREFIX}/tasks/"
+VOICE_NOTE_SUFFIX = "/notes/voice"
+UPLOAD_PATHS_SUFFIXES = ("/ai/transcribe", VOICE_NOTE_SUFFIX)
 # Expired keys are overwritten when reused anyway; this only keeps the table small.
 KEY_CLEANUP_INTERVAL_SECONDS = 3600
 
@@ -91,6 +97,8 @@ def create_app(
         if settings.google_client_ids
         else None
     )
+    app.state.chat_provider = chat_provider(settings)
+    app.state.transcriber = transcriber(settings)
     app.state.token_issuer = TokenIssuer(
         key_set,
         issuer=settings.jwt_issuer,
@@ -109,7 +117,16 @@ def create_app(
     # Added before install_common, so they run inside authentication (keys are per user) and
     # their refusals still carry the request id and security headers.
     if idempotency is not None:
-        app.add_middleware(IdempotencyMiddleware, store=idempotency)
+        app.add_middleware(
+            IdempotencyMiddleware,
+            store=idempotency,
+            key_required=is_paid_ai,
+            interrupted=lambda scope, principal, committed: (
+                ai.answer_interrupted(application, scope, principal, committed)
+                if is_paid_ai(scope["path"])
+                else None
+            ),
+        )
         # It reads the body of every command that carries a key, body-less ones included.
         document_answers(
             app,
@@ -119,6 +136,7 @@ def create_app(
             where=lambda path, method, _: method in MUTATING_METHODS and requires_token(path),
             parameters=[IDEMPOTENCY_KEY_PARAMETER],
         )
+        document_answers(app, "IDEMPOTENCY_KEY_REQUIRED", where=lambda path, *_: is_paid_ai(path))
 
     def window(bucket: str, limit: int) -> Window:
         if rate_limits is None:
@@ -131,11 +149,21 @@ def create_app(
             f"{API_PREFIX}/webhooks/", window("webhooks", settings.billing_requests_per_minute)
         ),
     ]
+    # One window per user for every paid AI request, voice notes included.
+    ai_window = window("ai", settings.ai_requests_per_minute)
+    ai_rules = [
+        RateRule(AI_PREFIX, ai_window, per_user=True),
+        RateRule(TASKS_PREFIX, ai_window, per_user=True, suffix=VOICE_NOTE_SUFFIX),
+    ]
     app.add_middleware(
-        RateLimitMiddleware, rules=rate_rules, trusted_proxies=settings.trusted_proxies
+        RateLimitMiddleware, rules=rate_rules + ai_rules, trusted_proxies=settings.trusted_proxies
     )
     limited = tuple(rule.prefix for rule in rate_rules)
-    document_answers(app, "RATE_LIMITED", where=lambda path, *_: path.startswith(limited))
+    document_answers(
+        app,
+        "RATE_LIMITED",
+        where=lambda path, *_: path.startswith(limited) or is_paid_ai(path),
+    )
     install_common(
         app,
         settings,
@@ -143,6 +171,7 @@ def create_app(
         verifier=verifier,
         readiness=readiness,
         domain_error=DomainError,
+        upload_limit=lambda path: settings.max_audio_bytes if is_upload(path) else None,
     )
     app.include_router(auth.jwks_router)
     app.include_router(auth.router, prefix=API_PREFIX)
@@ -156,9 +185,21 @@ def create_app(
     app.include_router(users.router, prefix=API_PREFIX)
     app.include_router(notifications.router, prefix=API_PREFIX)
     app.include_router(webhooks.router, prefix=API_PREFIX)
+    app.include_router(ai.router, prefix=API_PREFIX)
     if settings.is_dev:
         app.include_router(auth.dev_router, prefix=API_PREFIX)
     return app
+
+
+def is_paid_ai(path: str) -> bool:
+    """The paths of paid AI requests: they need an Idempotency-Key and share a rate limit."""
+    return path.startswith(AI_PREFIX) or (
+        path.startswith(TASKS_PREFIX) and path.endswith(VOICE_NOTE_SUFFIX)
+    )
+
+
+def is_upload(path: str) -> bool:
+    return path.startswith(API_PREFIX) and path.endswith(UPLOAD_PATHS_SUFFIXES)
 
 
 @asynccontextmanager

@@ -340,3 +340,59 @@ class NotificationReadOut(BaseModel):
 
 class NotificationsReadOut(BaseModel):
     marked_read: int
+
+
+# -- AI (SPEC section 7) -------------------------------------------------------------------
+
+
+class ChatBody(StrictBody):
+    message: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"\S")]
+    conversation_id: UUID | None = None  # none: a new conversation
+    include_tasks: bool = True
+
+
+class SuggestedAction(BaseModel):
+    """A vetted suggestion: only the user's own task ids, fields the commands would accept."""
+
+    type: Literal["complete_task", "create_task", "create_subtasks", "reschedule_task"]
+    task_id: UUID | None = None
+    title: str | None = None
+    due_date: datetime | None = None
+    subtasks: list[str] | None = None
+
+
+class ChatOut(BaseModel):
+    response: str
+    suggested_actions: list[SuggestedAction]
+    conversation_id: UUID
+    credits_remaining: int
+
+
+class GenerateSubtasksBody(StrictBody):
+    # None: as many as the task has room for, up to 5.
+    count: Annotated[int, Field(ge=1, le=10)] | None = None
+
+
+class ProposedSubtaskOut(BaseModel):
+    id: UUID | None = None  # set when the subtask was added (`?apply=true`)
+    title: str
+
+
+class GeneratedSubtasksOut(BaseModel):
+    task_id: UUID
+    applied: bool
+    subtasks: list[ProposedSubtaskOut]
+    task: TaskOut | None = None  # the task as it is now, when the subtasks were added
+    credits_remaining: int
+
+
+class TranscriptOut(BaseModel):
+    text: str
+    duration_seconds: float
+    credits_remaining: int
+
+
+class VoiceNoteOut(NoteOut):
+    text: str  # the whole transcript (the note keeps at most 2000 characters of it)
+    duration_seconds: float
+    credits_remaining: int

@@ -29,7 +29,9 @@ from perpetua.wiring import (
     run_projectors,
     run_scheduler,
 )
+from tests.fakes.deepgram_server import FakeDeepgram
 from tests.fakes.google_certs import CLIENT_ID, FakeGoogle
+from tests.fakes.openai_server import FakeOpenAI
 
 STARTUP_TIMEOUT_SECONDS = 30
 BILLING_SECRET = "e2e-billing-secret"
@@ -116,15 +118,37 @@ class Service:
         return response
 
 
+@dataclass(frozen=True)
+class FakeProviders:
+    openai: FakeOpenAI
+    deepgram: FakeDeepgram
+
+
 def service_settings(
-    database: DatabaseAddress, data_dir: Path, google: FakeGoogle | None = None
+    database: DatabaseAddress,
+    data_dir: Path,
+    google: FakeGoogle | None = None,
+    providers: FakeProviders | None = None,
 ) -> Settings:
     url = (
         f"postgresql://{database.user}:{database.password}@/{database.dbname}"
         f"?host={database.host}&port={database.port}"
     )
+    ai: dict[str, Any] = {}
+    if providers is not None:
+        ai = {
+            "openai_api_key": "test-openai-key",
+            "openai_base_url": providers.openai.base_url,
+            "deepgram_api_key": providers.deepgram.api_key,
+            "deepgram_base_url": providers.deepgram.base_url,
+            # A provider that hangs is given up on quickly, and a failure is not retried, so
+            # tests can count the calls a request makes.
+            "ai_timeout_seconds": 1.0,
+            "ai_max_retries": 0,
+        }
     # Every test signs in users of its own from 127.0.0.1: lift the per-IP sign-in limit.
     return Settings(
+        **ai,
         database_url=url,
         perpetua_env="dev",
         perpetua_data_dir=data_dir,
@@ -154,11 +178,28 @@ def google() -> Iterator[FakeGoogle]:
         yield fake
 
 
+@pytest.fixture(scope="session")
+def openai_fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def deepgram_fake() -> Iterator[FakeDeepgram]:
+    with FakeDeepgram() as fake:
+        yield fake
+
+
 @pytest.fixture(scope="package")
 def service(
-    database: DatabaseAddress, tmp_path_factory: pytest.TempPathFactory, google: FakeGoogle
+    database: DatabaseAddress,
+    tmp_path_factory: pytest.TempPathFactory,
+    google: FakeGoogle,
+    openai_fake: FakeOpenAI,
+    deepgram_fake: FakeDeepgram,
 ) -> Iterator[Service]:
-    settings = service_settings(database, tmp_path_factory.mktemp("service"), google)
+    providers = FakeProviders(openai_fake, deepgram_fake)
+    settings = service_settings(database, tmp_path_factory.mktemp("service"), google, providers)
     stop = threading.Event()
     projector = threading.Thread(target=run_projectors, args=(settings, [], stop), daemon=True)
     projector.start()

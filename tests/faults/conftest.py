@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import pytest
 
 # The whole service on loopback (both apps and the projectors), as the e2e tests run it.
-from tests.e2e.conftest import google, service
+from tests.e2e.conftest import deepgram_fake, google, openai_fake, service
 
-__all__ = ["FaultLedger", "faults", "google", "service"]
+__all__ = ["FaultLedger", "deepgram_fake", "faults", "google", "openai_fake", "service"]
 
 
 @dataclass
