@@ -13,11 +13,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from infra.ai_providers import ProposedAction
-
 from aggregates.errors import DomainError
 from aggregates.task import Task
 from aggregates.task_rules import TaskRules
+from infra.ai_providers import ProposedAction
 from infra.text import forbidden_character
 
 ACTION_TYPES = frozenset({"complete_task", "create_task", "create_subtasks", "reschedule_task"})
