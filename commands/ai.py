@@ -68,6 +68,9 @@ T = TypeVar("T")
 
 # Subtasks proposed when the request names no count (and the task has room for them).
 DEFAULT_SUBTASK_COUNT = 5
+# A model's answer is kept in the conversation (and sent back with every later turn): a
+# runaway one is cut here rather than stored whole.
+MAX_RESPONSE_CHARS = 8000
 # Unlimited subtasks (none of today's tiers) still get at most this many per request.
 MAX_SUBTASKS_PER_REQUEST = 10
 _PRIORITY_RANK = {priority: rank for rank, priority in enumerate(reversed(PRIORITIES))}
@@ -152,7 +155,7 @@ class AiCommands(NoteCommands, CreditCommands):
             call=lambda: provider.chat(history=history, message=command.message, tasks=tasks),
         )
         reply = paid.answer.reply
-        response = without_forbidden_characters(reply.response)
+        response = without_forbidden_characters(reply.response)[:MAX_RESPONSE_CHARS]
         actions = vet_actions(
             reply.suggested_actions,
             task_of=lambda task_id: self._own_live_task(actor, task_id),

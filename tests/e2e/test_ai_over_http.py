@@ -455,3 +455,15 @@ def test_without_a_provider_key_ai_is_503_and_free(service: Service) -> None:
     assert (audio.status_code, audio.json()["error"]["code"]) == (503, "AI_NOT_CONFIGURED")
     head = str(service.write.get("/health/ready").json()["event_store_head"])
     assert balance(service, headers, head) == balance(service, headers, signed_up)
+
+
+def test_a_runaway_answer_is_cut_before_it_is_kept(
+    service: Service, openai_fake: FakeOpenAI
+) -> None:
+    headers = service.sign_in()
+    openai_fake.next_content = chat_content("word " * 10_000, [])
+
+    answer = chat(service, headers)
+
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["data"]["response"]) == 8000
