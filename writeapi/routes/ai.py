@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
@@ -19,8 +19,14 @@ from starlette.types import Scope
 from commands.application import PerpetuaApplication
 from commands.messages import Actor, AddVoiceNote, AskAssistant, GenerateSubtasks, Transcribe
 from infra.ai_providers import ChatProvider, ProviderError, ProviderTimeoutError, Transcriber
-from infra.envelope import Envelope
-from infra.errors import ERROR_STATUS, ApiError, error_response, error_responses
+from infra.envelope import Envelope, ErrorEnvelope
+from infra.errors import (
+    ERROR_STATUS,
+    ApiError,
+    error_response,
+    error_response_doc,
+    error_responses,
+)
 from infra.tokens import Principal
 from writeapi.deps import ActorDep, ApplicationDep
 from writeapi.idempotency import FINAL_ANSWER_STATE
@@ -40,6 +46,15 @@ from writeapi.schemas import (
 router = APIRouter(tags=["ai"])
 
 PROVIDER_ANSWERS = ("AI_NOT_CONFIGURED", "AI_PROVIDER_ERROR", "INSUFFICIENT_CREDITS")
+# The same code at 504 when the provider did not answer in time (the table maps it to 502).
+PROVIDER_TIMEOUT_ANSWER: dict[int | str, dict[str, Any]] = {
+    504: {"model": ErrorEnvelope, **error_response_doc(504, ["AI_PROVIDER_ERROR"])}
+}
+
+
+def ai_answers(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of an AI route: its own codes, the provider's, and the timeout's 504."""
+    return {**error_responses(*PROVIDER_ANSWERS, *codes), **PROVIDER_TIMEOUT_ANSWER}
 
 
 def chat_provider(request: Request) -> ChatProvider:
@@ -103,7 +118,7 @@ def answer_interrupted(
 @router.post(
     "/ai/chat",
     response_model=Envelope[ChatOut],
-    responses=error_responses(*PROVIDER_ANSWERS, "AI_CONVERSATION_LIMIT", "CONVERSATION_NOT_FOUND"),
+    responses=ai_answers("AI_CONVERSATION_LIMIT", "CONVERSATION_NOT_FOUND"),
 )
 def chat(
     body: ChatBody,
@@ -133,8 +148,7 @@ _NO_BODY = GenerateSubtasksBody()
 @router.post(
     "/ai/tasks/{task_id}/generate-subtasks",
     response_model=Envelope[GeneratedSubtasksOut],
-    responses=error_responses(
-        *PROVIDER_ANSWERS,
+    responses=ai_answers(
         "TASK_NOT_FOUND",
         "TASK_ARCHIVED",
         "TASK_ALREADY_COMPLETED",
@@ -171,13 +185,13 @@ def generate_subtasks(
     return Envelope(data=out, meta=with_position(response, outcome.position))
 
 
-AUDIO_ANSWERS = (*PROVIDER_ANSWERS, "PRO_REQUIRED", "AUDIO_TOO_LONG", "UNSUPPORTED_MEDIA_TYPE")
+AUDIO_ANSWERS = ("PRO_REQUIRED", "AUDIO_TOO_LONG", "UNSUPPORTED_MEDIA_TYPE")
 
 
 @router.post(
     "/ai/transcribe",
     response_model=Envelope[TranscriptOut],
-    responses=error_responses(*AUDIO_ANSWERS),
+    responses=ai_answers(*AUDIO_ANSWERS),
 )
 def transcribe(
     file: Annotated[UploadFile, File(description="a WAV recording of at most 300 s")],
@@ -202,9 +216,7 @@ def transcribe(
     "/tasks/{task_id}/notes/voice",
     status_code=status.HTTP_201_CREATED,
     response_model=Envelope[VoiceNoteOut],
-    responses=error_responses(
-        *AUDIO_ANSWERS, "TASK_NOT_FOUND", "TASK_ARCHIVED", "NOTE_LIMIT_EXCEEDED"
-    ),
+    responses=ai_answers(*AUDIO_ANSWERS, "TASK_NOT_FOUND", "TASK_ARCHIVED", "NOTE_LIMIT_EXCEEDED"),
     tags=["notes"],
 )
 def add_voice_note(
