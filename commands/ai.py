@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
@@ -61,6 +62,7 @@ from infra.ai_providers import (
     Usage,
 )
 from infra.audio import wav_duration_seconds
+from infra.event_store import RequestStampingRecorder
 from infra.metrics import AI_PROVIDER_ERRORS, AI_PROVIDER_LATENCY
 from infra.text import without_forbidden_characters
 
@@ -376,6 +378,21 @@ class AiCommands(NoteCommands, CreditCommands):
                 if isinstance(spent, CreditLedger.CreditsSpent) and spent.reason.startswith("ai_"):
                     self._refund_interrupted(actor, spent)
 
+    def sweep_interrupted(self, *, idle_for: timedelta, limit: int) -> int:
+        """Refund the AI spends of requests that died half-way and were never retried (the
+        scheduler's work); returns how many keys it looked at. Those refunded already, by a
+        retry, record nothing more."""
+        recorder = self.recorder
+        if not isinstance(recorder, RequestStampingRecorder):
+            return 0  # an in-memory store (unit tests) keeps no Idempotency-Keys
+        abandoned = recorder.abandoned_commits(idle_for, limit)
+        for commit in abandoned:
+            spends = interrupted_spends(commit.aggregates)
+            if spends:
+                self.settle_interrupted(Actor(commit.user_id), spends)
+            recorder.mark_swept(commit)
+        return len(abandoned)
+
     def _refund_interrupted(self, actor: Actor, spent: CreditLedger.CreditsSpent) -> None:
         user_id = actor.user_id
 
@@ -462,6 +479,19 @@ class AiCommands(NoteCommands, CreditCommands):
             spend_id=paid.spend_id,
         )
         return usage
+
+
+def interrupted_spends(saved: Sequence[dict[str, Any]]) -> list[tuple[UUID, int]]:
+    """The AI spends a key's command committed without its outcome: (ledger id, version) of
+    each `CreditsSpent`, or none when an outcome (or a refund) was recorded after them.
+    `saved` is what the event store noted of the command's commits: id, version, topic."""
+    if any(entry["topic"].endswith("AiUsage.RequestRecorded") for entry in saved):
+        return []
+    return [
+        (UUID(entry["id"]), int(entry["version"]))
+        for entry in saved
+        if entry["topic"].endswith("CreditLedger.CreditsSpent")
+    ]
 
 
 def _outcome_of(error: Exception) -> str:

@@ -14,7 +14,10 @@ Idempotency-Key) that caused it, in the same transaction as the events themselve
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import (
     IntegrityError,
@@ -51,6 +54,15 @@ _few_retries = retry(
     max_attempts=CONNECTION_ATTEMPTS,
     wait=CONNECTION_RETRY_WAIT_SECONDS,
 )
+
+
+@dataclass(frozen=True)
+class AbandonedCommit:
+    """A key whose command committed (what it saved: id, version, topic) and went unanswered."""
+
+    user_id: UUID
+    key: str
+    aggregates: list[dict[str, Any]]
 
 
 class RequestStampingRecorder(PostgresApplicationRecorder):
@@ -92,6 +104,19 @@ class RequestStampingRecorder(PostgresApplicationRecorder):
             " RETURNING 1)"
             " SELECT 1 / (SELECT count(*)::integer FROM marked)"
         ).format(SQL("{}.{}").format(schema, Identifier(IDEMPOTENCY_TABLE)))
+        keys = SQL("{}.{}").format(schema, Identifier(IDEMPOTENCY_TABLE))
+        # Keys whose command committed something and then went quiet: its process died (or
+        # its answer failed) and the client has not come back for it.
+        self._abandoned = SQL(
+            "SELECT user_id, key, committed_aggregates FROM {} WHERE state <> 'completed'"
+            " AND state <> 'swept' AND committed_attempt IS NOT NULL"
+            " AND updated_at < now() - %s ORDER BY updated_at LIMIT %s"
+        ).format(keys)
+        # `updated_at` is kept: a retry still finds the claim abandoned, and settles it the
+        # same way (the refund is done by then, so it records nothing more).
+        self._swept = SQL(
+            "UPDATE {} SET state = 'swept' WHERE user_id = %s AND key = %s AND state <> 'completed'"
+        ).format(keys)
         self._recorded = SQL(
             "SELECT originator_id, originator_version, topic, state, notification_id FROM {}"
             " WHERE originator_id = %s AND originator_version = %s"
@@ -124,6 +149,19 @@ class RequestStampingRecorder(PostgresApplicationRecorder):
                     "this request's Idempotency-Key was taken over by a newer attempt"
                 ) from None
         return ids
+
+    def abandoned_commits(self, idle_for: timedelta, limit: int) -> list[AbandonedCommit]:
+        """Commands that committed under a key and were not answered for `idle_for`."""
+        with self.datastore.transaction(commit=False) as curs:
+            rows = curs.execute(self._abandoned, (idle_for, limit)).fetchall()
+        return [
+            AbandonedCommit(row["user_id"], row["key"], row["committed_aggregates"] or [])
+            for row in rows
+        ]
+
+    def mark_swept(self, commit: AbandonedCommit) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._swept, (commit.user_id, commit.key))
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any

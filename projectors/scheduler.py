@@ -1,4 +1,5 @@
-"""The scheduler: what happens because time passes (reminders, recurring templates).
+"""The scheduler: what happens because time passes (reminders, recurring templates, and the
+refund of AI requests that died half-way and were never retried).
 
 Every tick asks the read model what has come due (pending reminders whose time has passed,
 templates whose next occurrence has) and sends one command per item. The read model only
@@ -20,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
 from aggregates.task import FireOutcome
@@ -36,6 +37,9 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 500
 TCommand = TypeVar("TCommand")
 NOTHING = "none"  # the aggregate found nothing to do (fired already, not due after all)
+# A command that committed under an Idempotency-Key and stayed unanswered this long died
+# half-way (a live one renews its claim every few seconds); its client did not retry.
+SWEEP_AFTER = timedelta(minutes=2)
 
 
 class SchedulerCommands(Protocol):
@@ -45,6 +49,8 @@ class SchedulerCommands(Protocol):
 
     def run_template(self, command: RunTemplate) -> RunOutcome | None: ...
 
+    def sweep_interrupted(self, *, idle_for: timedelta, limit: int) -> int: ...
+
 
 @dataclass(frozen=True)
 class TickReport:
@@ -52,10 +58,11 @@ class TickReport:
 
     reminders: dict[str, int]
     templates: dict[str, int]
+    interrupted: int = 0  # unanswered commands looked at (AI spends among them refunded)
 
     @property
     def acted(self) -> bool:
-        return bool(self.reminders or self.templates)
+        return bool(self.reminders or self.templates or self.interrupted)
 
 
 def utc_now() -> datetime:
@@ -71,8 +78,10 @@ class Scheduler:
         due_templates: Callable[[datetime, int], list[DueTemplate]],
         clock: Callable[[], datetime] = utc_now,
         batch_size: int = BATCH_SIZE,
+        sweep_after: timedelta = SWEEP_AFTER,
     ) -> None:
         self.commands = commands
+        self.sweep_after = sweep_after
         self.due_reminders = due_reminders
         self.due_templates = due_templates
         self.clock = clock
@@ -93,8 +102,16 @@ class Scheduler:
         for template in templates:
             run = RunTemplate(template.template_id)
             made[self._attempt(self.commands.run_template, run)] += 1
+        interrupted = self._sweep()
         SCHEDULER_LAST_TICK.set_to_current_time()
-        return TickReport(_acted(fired), _acted(made))
+        return TickReport(_acted(fired), _acted(made), interrupted)
+
+    def _sweep(self) -> int:
+        try:
+            return self.commands.sweep_interrupted(idle_for=self.sweep_after, limit=self.batch_size)
+        except Exception:
+            logger.exception("scheduler could not sweep interrupted requests")
+            return 0
 
     def run(self, stop: threading.Event, interval: float) -> None:
         """Tick every `interval` seconds until `stop` is set; a failed tick is tried again."""
@@ -105,9 +122,10 @@ class Scheduler:
                 report = self.tick()
                 if report.acted:
                     logger.info(
-                        "scheduler tick: reminders %s, templates %s",
+                        "scheduler tick: reminders %s, templates %s, interrupted requests %d",
                         report.reminders,
                         report.templates,
+                        report.interrupted,
                     )
             except Exception:  # the database may be briefly away; the next tick tries again
                 logger.exception("scheduler tick failed; trying again in %.1f s", interval)

@@ -180,10 +180,17 @@ def test_perpetua_up_serves_a_write_read_back_and_stops_without_leftovers(
         task_id = created.json()["data"]["id"]
         position = created.headers["X-Event-Position"]
 
-        read = client.get(
-            f"{up.read_url}/api/v1/tasks/{task_id}",
-            headers={**auth, "X-Min-Position": position},
-        )
+        # A projector process still starting (a loaded machine) is a 503 PROJECTION_LAGGING
+        # with Retry-After, which a client honours: a few times, never for ever.
+        for _ in range(10):
+            read = client.get(
+                f"{up.read_url}/api/v1/tasks/{task_id}",
+                headers={**auth, "X-Min-Position": position},
+            )
+            if read.status_code != 503:
+                break
+            assert read.json()["error"]["code"] == "PROJECTION_LAGGING", read.text
+            time.sleep(float(read.headers.get("Retry-After", "1")))
         assert read.status_code == 200, read.text
         assert read.json()["data"]["id"] == task_id
         assert read.json()["data"]["title"] == "Water the plants"

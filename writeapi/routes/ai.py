@@ -16,6 +16,7 @@ from uuid import UUID
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
 from starlette.types import Scope
 
+from commands.ai import interrupted_spends
 from commands.application import PerpetuaApplication
 from commands.messages import Actor, AddVoiceNote, AskAssistant, GenerateSubtasks, Transcribe
 from infra.ai_providers import ChatProvider, ProviderError, ProviderTimeoutError, Transcriber
@@ -96,14 +97,9 @@ def answer_interrupted(
     """A retry of an AI request whose process died after it paid: if no outcome was
     recorded, the spend is refunded and the request answered as failed (final, like any
     provider failure). None if the outcome was recorded: the generic replay says so."""
-    topics = [saved["topic"] for saved in committed.aggregates]
-    if any(topic.endswith("AiUsage.RequestRecorded") for topic in topics):
+    spends = interrupted_spends(committed.aggregates)
+    if not spends:
         return None
-    spends = [
-        (UUID(saved["id"]), int(saved["version"]))
-        for saved in committed.aggregates
-        if saved["topic"].endswith("CreditLedger.CreditsSpent")
-    ]
     application.settle_interrupted(Actor(principal.user_id, principal.tier), spends)
     return error_response(
         scope,
