@@ -60,12 +60,14 @@ class TaskHistory:
     def events(self, owner_id: UUID, task_id: UUID) -> list[HistoryEntry]:
         """Every event of the task, oldest first, with its store position."""
         task = self._owned_task(owner_id, task_id)
+        # Events first, positions after: an event appended between the two reads then has a
+        # position but no entry, never an entry without its position.
+        events = self._events(task_id)
         with self._datastore.transaction(commit=False) as cursor:
             rows = cursor.execute(self._positions, (task_id,)).fetchall()
         positions = {row["originator_version"]: row["notification_id"] for row in rows}
         return [
-            _entry(event, positions[event.originator_version], task.owner_id)
-            for event in self._events(task_id)
+            _entry(event, positions[event.originator_version], task.owner_id) for event in events
         ]
 
     def task_at(
