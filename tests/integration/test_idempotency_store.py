@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -61,3 +62,15 @@ def test_an_expired_key_is_new_again(pool: ConnectionPool) -> None:
     keys.complete(user, "k", attempt_of(keys.claim(user, "k", "f")), ANSWER)
     assert keys.claim(user, "k", "different").outcome is ClaimOutcome.CLAIMED
     assert keys.forget_expired() >= 1
+
+
+def test_a_renewed_claim_is_not_taken_over(pool: ConnectionPool) -> None:
+    # Two requests hold their keys past the lease; one renews its claim (a slow AI call),
+    # the other's process died and stopped renewing.
+    keys, user = store(pool, lease=timedelta(seconds=1)), uuid.uuid4()
+    alive = attempt_of(keys.claim(user, "alive", "f"))
+    keys.claim(user, "dead", "f")
+    time.sleep(1.1)
+    keys.renew(user, "alive", alive)
+    assert keys.claim(user, "alive", "f").outcome is ClaimOutcome.IN_PROGRESS
+    assert keys.claim(user, "dead", "f").outcome is ClaimOutcome.CLAIMED
