@@ -25,6 +25,9 @@ from infra.database import DatabaseAddress
 from projections.storable_text import bind_storable_text
 
 PROGRESS_CHANNEL = "perpetua_projection_progress"
+# The pool's connections are in autocommit mode: a snapshot is an explicit transaction.
+_BEGIN_SNAPSHOT = SQL("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+_END_SNAPSHOT = SQL("COMMIT")
 
 
 class ViewSession:
@@ -64,7 +67,11 @@ class ReadModelView(PostgresTrackingRecorder):
     @contextmanager
     def session(self, tracking: Tracking) -> Iterator[ViewSession]:
         """Rows written in the block commit with `tracking`, or not at all."""
-        with self.datastore.transaction(commit=True) as cursor:
+        with self.datastore.transaction(commit=True) as cursor, cursor.connection.pipeline():
+            # Pipeline mode: a batch's statements go out without waiting for each answer, so
+            # a batch of hundreds of events costs a few round trips, not one per statement.
+            # A statement that fails is reported at the next sync (a fetch, or the tracking
+            # insert at the end) and rolls the whole batch back all the same.
             yield ViewSession(cursor)
             self.track(cursor, tracking)
 
@@ -109,6 +116,27 @@ class ReadModelView(PostgresTrackingRecorder):
 
     def position_in(self, cursor: Cursor[DictRow], application_name: str) -> int:
         return self._max_tracking_id(application_name, cursor) or 0
+
+    def read_at_position(
+        self, application_name: str, *queries: tuple[Composed, Sequence[Any] | dict[str, Any]]
+    ) -> tuple[list[list[DictRow]], int]:
+        """The rows of `queries` and the position they reflect, from one snapshot, in one
+        round trip: the statements go as one pipeline inside a read-only, repeatable-read
+        transaction (what `snapshot()` gives with a round trip per statement)."""
+        with self.datastore.get_connection() as conn:
+            with conn.pipeline():
+                conn.execute(_BEGIN_SNAPSHOT)
+                cursors = [conn.execute(statement, params) for statement, params in queries]
+                position = conn.execute(self._position_statement, (application_name,))
+                conn.execute(_END_SNAPSHOT)
+            found = position.fetchone()
+            return [c.fetchall() for c in cursors], (found["position"] if found else 0) or 0
+
+    @property
+    def _position_statement(self) -> Composed:
+        return SQL(
+            "SELECT max(notification_id) AS position FROM {}.{} WHERE application_name = %s"
+        ).format(self.schema, Identifier(self.tracking_table_name))
 
 
 TView = TypeVar("TView", bound=ReadModelView)
