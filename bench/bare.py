@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from infra.database import DatabaseAddress
+from infra.database import EVENT_STORE_NAME, DatabaseAddress
 from perpetua.serve import uvicorn_config
 from projections.base import open_datastore
 from projections.task_list import TaskListQuery, TaskListView
@@ -37,6 +37,7 @@ def list_statement(address: DatabaseAddress, owner_id: UUID) -> tuple[str, dict[
         statement, params = TaskListView(datastore)._list_statement(
             TaskListQuery(owner_id=owner_id, limit=50)
         )
+        params["application_name"] = EVENT_STORE_NAME
         with psycopg.connect(address.conninfo) as conn:
             return statement.as_string(conn), params
     finally:

@@ -133,6 +133,13 @@ class ReadModelView(PostgresTrackingRecorder):
             return [c.fetchall() for c in cursors], (found["position"] if found else 0) or 0
 
     @property
+    def _position_statement_named(self) -> Composed:
+        """The position as a scalar subquery, for `%(application_name)s`."""
+        return SQL(
+            "SELECT max(notification_id) FROM {}.{} WHERE application_name = %(application_name)s"
+        ).format(self.schema, Identifier(self.tracking_table_name))
+
+    @property
     def _position_statement(self) -> Composed:
         return SQL(
             "SELECT max(notification_id) AS position FROM {}.{} WHERE application_name = %s"

@@ -233,7 +233,18 @@ class TaskListView(ReadModelView):
         return rows, position
 
     def list_tasks(self, query: TaskListQuery, application_name: str) -> TaskPage:
-        (rows,), position = self.read_at_position(application_name, self._list_statement(query))
+        statement, params = self._list_statement(query)
+        params["application_name"] = application_name
+        # One statement is one snapshot: rows and position agree without a transaction.
+        with self.datastore.get_connection() as conn:
+            rows = conn.execute(statement, params).fetchall()
+        if rows:
+            position = rows[0]["position"] or 0
+        else:
+            # No row to carry the position: read both again in one snapshot.
+            (rows,), position = self.read_at_position(application_name, (statement, params))
+        for row in rows:
+            row.pop("position", None)
         rows, next_cursor = cut_page(rows, query.limit, query.sort, "sort_key")
         for row in rows:
             row.pop("sort_key")
@@ -269,10 +280,12 @@ class TaskListView(ReadModelView):
             )
         direction = SQL("DESC") if query.descending else SQL("ASC")
         statement = SQL(
-            "SELECT {columns}, {sort_key} AS sort_key FROM {table} WHERE {where}"
+            "SELECT {columns}, {sort_key} AS sort_key, ({position}) AS position"
+            " FROM {table} WHERE {where}"
             " ORDER BY {sort_key} {direction}, id {direction} LIMIT %(limit)s"
         ).format(
             columns=SQL(TASK_COLUMNS),
+            position=self._position_statement_named,
             sort_key=sort_key,
             table=self.tasks_table,
             where=SQL(" AND ").join(conditions),
