@@ -28,6 +28,8 @@ PROGRESS_CHANNEL = "perpetua_projection_progress"
 # The pool's connections are in autocommit mode: a snapshot is an explicit transaction.
 _BEGIN_SNAPSHOT = SQL("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 _END_SNAPSHOT = SQL("COMMIT")
+# Batches of at least this many events are written in pipeline mode (see session()).
+PIPELINE_FROM = 8
 
 
 class ViewSession:
@@ -65,15 +67,23 @@ class ReadModelView(PostgresTrackingRecorder):
         return SQL("{}.{}").format(self.schema, Identifier(name))
 
     @contextmanager
-    def session(self, tracking: Tracking) -> Iterator[ViewSession]:
-        """Rows written in the block commit with `tracking`, or not at all."""
-        with self.datastore.transaction(commit=True) as cursor, cursor.connection.pipeline():
-            # Pipeline mode: a batch's statements go out without waiting for each answer, so
-            # a batch of hundreds of events costs a few round trips, not one per statement.
-            # A statement that fails is reported at the next sync (a fetch, or the tracking
-            # insert at the end) and rolls the whole batch back all the same.
-            yield ViewSession(cursor)
-            self.track(cursor, tracking)
+    def session(self, tracking: Tracking, *, pipelined: bool = False) -> Iterator[ViewSession]:
+        """Rows written in the block commit with `tracking`, or not at all.
+
+        `pipelined`: send the statements in pipeline mode, without waiting for each answer,
+        so that a catch-up batch of hundreds of events costs a few round trips, not one per
+        statement. A statement that fails is reported at the next sync (a fetch, or the
+        tracking insert at the end) and rolls the whole batch back all the same. For one or
+        two events the pipeline's own bookkeeping costs more than it saves.
+        """
+        with self.datastore.transaction(commit=True) as cursor:
+            if pipelined:
+                with cursor.connection.pipeline():
+                    yield ViewSession(cursor)
+                    self.track(cursor, tracking)
+            else:
+                yield ViewSession(cursor)
+                self.track(cursor, tracking)
 
     def update_row(
         self,
@@ -165,7 +175,7 @@ class ReadModelProjection(Projection[TView], Generic[TView]):
 
     def process_batch(self, events: Sequence[tuple[Any, int]], tracking: Tracking) -> None:
         """Apply (event, position) pairs in one transaction that ends at `tracking`."""
-        with self.view.session(tracking) as session:
+        with self.view.session(tracking, pipelined=len(events) >= PIPELINE_FROM) as session:
             self.apply_all(events, session)
 
     def apply_all(self, events: Sequence[tuple[Any, int]], session: ViewSession) -> None:
