@@ -28,6 +28,7 @@ PROGRESS_CHANNEL = "perpetua_projection_progress"
 # The pool's connections are in autocommit mode: a snapshot is an explicit transaction.
 _BEGIN_SNAPSHOT = SQL("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 _END_SNAPSHOT = SQL("COMMIT")
+_ASYNC_COMMIT = SQL("SET LOCAL synchronous_commit TO off")
 # Batches of at least this many events are written in pipeline mode (see session()).
 PIPELINE_FROM = 8
 
@@ -46,6 +47,19 @@ class ViewSession:
 
     def execute(self, statement: Composed, params: Sequence[Any] | dict[str, Any]) -> None:
         self.cursor.execute(statement, params)
+
+    def fetchone(
+        self, statement: Composed, params: Sequence[Any] | dict[str, Any]
+    ) -> DictRow | None:
+        """Run a statement whose row the handler needs now.
+
+        On a cursor of its own: in pipeline mode, results of the session cursor's earlier
+        statements may still be on their way, and a fetch on that cursor could be handed one
+        of them (an INSERT's) instead of this statement's rows.
+        """
+        cursor = self.cursor.connection.cursor()
+        bind_storable_text(cursor.adapters)
+        return cursor.execute(statement, params).fetchone()
 
 
 class ReadModelView(PostgresTrackingRecorder):
@@ -77,6 +91,11 @@ class ReadModelView(PostgresTrackingRecorder):
         two events the pipeline's own bookkeeping costs more than it saves.
         """
         with self.datastore.transaction(commit=True) as cursor:
+            # Rows and tracking still commit together, in order; only the wait for the disk
+            # is skipped. A crash of the server may lose the last moments of projection
+            # work, and the projector then redoes it from the tracking row that was lost
+            # with it: exactly once all the same. Commands keep waiting for the disk.
+            cursor.execute(_ASYNC_COMMIT)
             if pipelined:
                 with cursor.connection.pipeline():
                     yield ViewSession(cursor)
