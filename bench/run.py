@@ -469,7 +469,8 @@ def rebuild_once(service: Service) -> tuple[float, float]:
         peak = max(peak, rss_mb(process.pid))
         time.sleep(0.2)
     if process.returncode != 0:
-        msg = "rebuild failed; see rebuild.log"
+        tail = (service.scratch / "rebuild.log").read_text(errors="replace")[-4000:]
+        msg = f"rebuild failed:\n{tail}"
         raise RuntimeError(msg)
     return head / (time.perf_counter() - started), peak
 

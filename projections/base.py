@@ -129,8 +129,9 @@ class ReadModelView(PostgresTrackingRecorder):
 
     def track(self, cursor: Cursor[DictRow], tracking: Tracking) -> None:
         """Record `tracking` in the cursor's transaction, and announce it on commit."""
-        # Raises IntegrityError (rolling everything back) if this position was applied.
-        self._insert_tracking(cursor, tracking)
+        # Raises IntegrityError (rolling everything back) if this position was applied. It
+        # fetches the row it upserted: on a cursor of its own (see ViewSession.fetchone).
+        self._insert_tracking(cursor.connection.cursor(), tracking)
         cursor.execute(
             self._notify, (PROGRESS_CHANNEL, f"{self.projection_name}:{tracking.notification_id}")
         )
