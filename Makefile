@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt clean
+.PHONY: help install run test bench lint fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -17,7 +17,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e '.[test]'
+	$(BIN)/python -m pip install -e '.[test,bench]'
 	@touch $@
 
 install: $(STAMP) ## create .venv and install the project with its test tools
@@ -27,6 +27,9 @@ run: $(STAMP) ## run everything (embedded PostgreSQL unless DATABASE_URL is set)
 
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/pytest
+
+bench: $(STAMP) ## every benchmark against its baseline; writes bench/results.json (~25 min)
+	$(BIN)/python -m bench
 
 lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict
 	$(BIN)/ruff check .

@@ -28,6 +28,8 @@ _ALLOWED_HEADER_FIELDS = frozenset({"alg", "kid", "typ"})
 # Ours are < 1 KiB; a cap keeps hostile megabyte headers from reaching the JSON parser.
 MAX_TOKEN_LENGTH = 8 * 1024
 DEFAULT_LEEWAY_SECONDS = 30
+# Verified tokens remembered per process (a few hundred bytes each).
+VERIFIED_CACHE_SIZE = 10_000
 
 
 def now_utc() -> datetime:
@@ -109,9 +111,25 @@ class TokenVerifier:
         self._audience = audience
         self._leeway = leeway_seconds
         self._clock = clock
+        # Tokens whose signature and claims already passed, with those claims: a client sends
+        # the same token with every request for 15 minutes, and checking an RS256 signature
+        # is most of what a cached read costs. Only the time checks run again.
+        self._verified: dict[str, tuple[Principal, Mapping[str, Any]]] = {}
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid access token; InvalidTokenError for anything else."""
+        verified = self._verified.get(token) if isinstance(token, str) else None
+        if verified is not None:
+            principal, claims = verified
+            self._check_times(claims)
+            return principal
+        principal, claims = self._verify_signed(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()  # crude, but bounded and never wrong
+        self._verified[token] = (principal, claims)
+        return principal
+
+    def _verify_signed(self, token: str) -> tuple[Principal, Mapping[str, Any]]:
         if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
             # A JWE has five segments; we never decrypt anything (CVE-2024-33664).
             raise InvalidTokenError("malformed token")
@@ -143,7 +161,7 @@ class TokenVerifier:
         if not isinstance(claims, Mapping):
             raise InvalidTokenError("claims are not a JSON object")
         self._check_times(claims)
-        return _principal_from(claims)
+        return _principal_from(claims), claims
 
     def _checked_header(self, token: str) -> Mapping[str, Any]:
         try:

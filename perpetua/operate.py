@@ -17,7 +17,6 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -196,7 +195,7 @@ def rebuild(
 ) -> None:
     """Replay the store into fresh tables and swap them in; reads go on meanwhile."""
     settings = setup(tool=True)
-    from perpetua.wiring import projection_names, rebuild_projection
+    from perpetua.wiring import projection_names, rebuild_projections
     from projectors.rebuild import RebuildInProgressError
 
     chosen = list(names or projection_names())
@@ -205,7 +204,6 @@ def rebuild(
         err.print(f"[red]unknown projection(s): {', '.join(unknown)}[/red]")
         err.print(f"known: {', '.join(projection_names())}")
         raise typer.Exit(2)
-    reports = []
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -216,15 +214,15 @@ def rebuild(
     )
     try:
         with Progress(*columns, console=err, disable=json_output) as progress:
-            for name in chosen:
-                task = progress.add_task(name, total=None, rate=0.0)
+            # One read of the store feeds every chosen projection: one bar for all of them.
+            task = progress.add_task(", ".join(chosen), total=None, rate=0.0)
 
-                def advance(position: int, head: int, task: TaskID = task) -> None:
-                    elapsed = progress.tasks[task].elapsed or 0.0
-                    rate = position / elapsed if elapsed else 0.0
-                    progress.update(task, completed=position, total=head, rate=rate)
+            def advance(position: int, head: int) -> None:
+                elapsed = progress.tasks[task].elapsed or 0.0
+                rate = position / elapsed if elapsed else 0.0
+                progress.update(task, completed=position, total=head, rate=rate)
 
-                reports.append(rebuild_projection(settings, name, advance))
+            reports = rebuild_projections(settings, chosen, advance)
     except RebuildInProgressError as error:
         err.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None

@@ -85,24 +85,29 @@ def serve_http(build: Callable[[], FastAPI], host: str, port: int) -> None:
     """Build the app and serve it until SIGTERM/SIGINT, then finish open requests and return."""
     with signals_raise_exit():
         api = build()
-        config = uvicorn.Config(
-            api,
-            host=host,
-            port=port,
-            lifespan="on",
-            # The apps log every request themselves (structured, with request id), and the
-            # logging set-up belongs to them, not to uvicorn's defaults.
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            # Which proxies' X-Forwarded-For to believe is TRUSTED_PROXIES' decision alone
-            # (infra/client_address.py); uvicorn would otherwise trust 127.0.0.1 by default.
-            proxy_headers=False,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        )
+        config = uvicorn_config(api, host, port)
         # A failed startup (port taken, lifespan error) makes uvicorn raise SystemExit.
         with _signals_swallowed():
             uvicorn.Server(config).run()
+
+
+def uvicorn_config(api: FastAPI, host: str, port: int) -> uvicorn.Config:
+    """How every app of ours is served (the benchmarks' baseline apps too): one process."""
+    return uvicorn.Config(
+        api,
+        host=host,
+        port=port,
+        lifespan="on",
+        # The apps log every request themselves (structured, with request id), and the
+        # logging set-up belongs to them, not to uvicorn's defaults.
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        # Which proxies' X-Forwarded-For to believe is TRUSTED_PROXIES' decision alone
+        # (infra/client_address.py); uvicorn would otherwise trust 127.0.0.1 by default.
+        proxy_headers=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
 
 
 def run_until_signalled(target: Callable[[threading.Event], None]) -> None:

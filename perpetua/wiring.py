@@ -33,7 +33,7 @@ from projections.failures import ProjectionFailures, ProjectionSkip
 from projections.registry import PROJECTIONS, projection_names
 from projections.task_list import TaskListView
 from projections.templates import TemplatesView
-from projectors.rebuild import RebuildReport, rebuild
+from projectors.rebuild import RebuildReport, rebuild_together
 from projectors.runner import ProjectionWorker, run_workers
 from projectors.scheduler import Scheduler
 from projectors.status import ProjectionStatus, projection_statuses
@@ -44,6 +44,10 @@ from writeapi.idempotency_store import IdempotencyStore
 from writeapi.main import create_app as create_write_app
 
 logger = logging.getLogger(__name__)
+
+# Aggregates the write API keeps warm: a command loads its task and the user's subscription
+# and achievements (for the limits); a few thousand cover the active users of a process.
+WRITE_API_AGGREGATE_CACHE = 2000
 
 __all__ = [
     "build_read_api",
@@ -102,6 +106,7 @@ def build_application(
     address: DatabaseAddress,
     *,
     subscriptions: int = 0,
+    aggregate_cache: int = 0,
     clock: Callable[[], datetime] = utc_now,
 ) -> PerpetuaApplication:
     """The write model on a prepared database (tables are `prepare_database`'s job).
@@ -109,8 +114,14 @@ def build_application(
     `subscriptions`: how many projections follow the store through it. Each holds a pooled
     connection for LISTEN as long as it runs, so the pool may grow by as many; otherwise the
     listeners alone could fill it and leave the reads of new events waiting.
+
+    `aggregate_cache`: how many aggregates the library keeps in memory. A cached aggregate is
+    brought up to date by reading only the events after its version (fast-forward), one query
+    instead of a snapshot read and an events read, and correct whichever process wrote them.
     """
     env = {**address.eventsourcing_env(), "CREATE_TABLE": "n"}
+    if aggregate_cache:
+        env["AGGREGATE_CACHE_MAXSIZE"] = str(aggregate_cache)
     if subscriptions:
         env["POSTGRES_MAX_OVERFLOW"] = str(int(env["POSTGRES_MAX_OVERFLOW"]) + subscriptions)
     return PerpetuaApplication(
@@ -170,7 +181,7 @@ def build_write_api(settings: Settings) -> FastAPI:
     )
     return create_write_app(
         settings,
-        build_application(settings, address),
+        build_application(settings, address, aggregate_cache=WRITE_API_AGGREGATE_CACHE),
         key_set,
         idempotency=IdempotencyStore(
             pool,
@@ -287,16 +298,18 @@ def skip_event(
         close_views(views)
 
 
-def rebuild_projection(
-    settings: Settings, name: str, on_progress: Callable[[int, int], None]
-) -> RebuildReport:
-    """Replay the store into fresh tables for `name` and swap them in (see projectors.rebuild)."""
-    projection_class, view_class = PROJECTIONS[name]
+def rebuild_projections(
+    settings: Settings, names: Sequence[str], on_progress: Callable[[int, int], None]
+) -> list[RebuildReport]:
+    """Replay the store once into fresh tables for all `names` and swap each in
+    (see projectors.rebuild)."""
     address = database_of(settings)
     prepare_database(address)
     application = build_application(settings, address)
     try:
-        return rebuild(application, address, projection_class, view_class, on_progress=on_progress)
+        return rebuild_together(
+            application, address, [PROJECTIONS[name] for name in names], on_progress=on_progress
+        )
     finally:
         application.close()
 

@@ -112,7 +112,7 @@ class ActivityView(ReadModelView):
         session.execute(self._own, (entity_id, user_id))
 
     def owner_of(self, session: ViewSession, entity_id: UUID) -> UUID | None:
-        row = session.cursor.execute(self._owner, (entity_id,)).fetchone()
+        row = session.fetchone(self._owner, (entity_id,))
         return row["user_id"] if row else None
 
     def record(self, session: ViewSession, row: dict[str, Any]) -> None:

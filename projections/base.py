@@ -25,6 +25,12 @@ from infra.database import DatabaseAddress
 from projections.storable_text import bind_storable_text
 
 PROGRESS_CHANNEL = "perpetua_projection_progress"
+# The pool's connections are in autocommit mode: a snapshot is an explicit transaction.
+_BEGIN_SNAPSHOT = SQL("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+_END_SNAPSHOT = SQL("COMMIT")
+_ASYNC_COMMIT = SQL("SET LOCAL synchronous_commit TO off")
+# Batches of at least this many events are written in pipeline mode (see session()).
+PIPELINE_FROM = 8
 
 
 class ViewSession:
@@ -41,6 +47,19 @@ class ViewSession:
 
     def execute(self, statement: Composed, params: Sequence[Any] | dict[str, Any]) -> None:
         self.cursor.execute(statement, params)
+
+    def fetchone(
+        self, statement: Composed, params: Sequence[Any] | dict[str, Any]
+    ) -> DictRow | None:
+        """Run a statement whose row the handler needs now.
+
+        On a cursor of its own: in pipeline mode, results of the session cursor's earlier
+        statements may still be on their way, and a fetch on that cursor could be handed one
+        of them (an INSERT's) instead of this statement's rows.
+        """
+        cursor = self.cursor.connection.cursor()
+        bind_storable_text(cursor.adapters)
+        return cursor.execute(statement, params).fetchone()
 
 
 class ReadModelView(PostgresTrackingRecorder):
@@ -62,11 +81,28 @@ class ReadModelView(PostgresTrackingRecorder):
         return SQL("{}.{}").format(self.schema, Identifier(name))
 
     @contextmanager
-    def session(self, tracking: Tracking) -> Iterator[ViewSession]:
-        """Rows written in the block commit with `tracking`, or not at all."""
+    def session(self, tracking: Tracking, *, pipelined: bool = False) -> Iterator[ViewSession]:
+        """Rows written in the block commit with `tracking`, or not at all.
+
+        `pipelined`: send the statements in pipeline mode, without waiting for each answer,
+        so that a catch-up batch of hundreds of events costs a few round trips, not one per
+        statement. A statement that fails is reported at the next sync (a fetch, or the
+        tracking insert at the end) and rolls the whole batch back all the same. For one or
+        two events the pipeline's own bookkeeping costs more than it saves.
+        """
         with self.datastore.transaction(commit=True) as cursor:
-            yield ViewSession(cursor)
-            self.track(cursor, tracking)
+            # Rows and tracking still commit together, in order; only the wait for the disk
+            # is skipped. A crash of the server may lose the last moments of projection
+            # work, and the projector then redoes it from the tracking row that was lost
+            # with it: exactly once all the same. Commands keep waiting for the disk.
+            cursor.execute(_ASYNC_COMMIT)
+            if pipelined:
+                with cursor.connection.pipeline():
+                    yield ViewSession(cursor)
+                    self.track(cursor, tracking)
+            else:
+                yield ViewSession(cursor)
+                self.track(cursor, tracking)
 
     def update_row(
         self,
@@ -93,8 +129,9 @@ class ReadModelView(PostgresTrackingRecorder):
 
     def track(self, cursor: Cursor[DictRow], tracking: Tracking) -> None:
         """Record `tracking` in the cursor's transaction, and announce it on commit."""
-        # Raises IntegrityError (rolling everything back) if this position was applied.
-        self._insert_tracking(cursor, tracking)
+        # Raises IntegrityError (rolling everything back) if this position was applied. It
+        # fetches the row it upserted: on a cursor of its own (see ViewSession.fetchone).
+        self._insert_tracking(cursor.connection.cursor(), tracking)
         cursor.execute(
             self._notify, (PROGRESS_CHANNEL, f"{self.projection_name}:{tracking.notification_id}")
         )
@@ -109,6 +146,34 @@ class ReadModelView(PostgresTrackingRecorder):
 
     def position_in(self, cursor: Cursor[DictRow], application_name: str) -> int:
         return self._max_tracking_id(application_name, cursor) or 0
+
+    def read_at_position(
+        self, application_name: str, *queries: tuple[Composed, Sequence[Any] | dict[str, Any]]
+    ) -> tuple[list[list[DictRow]], int]:
+        """The rows of `queries` and the position they reflect, from one snapshot, in one
+        round trip: the statements go as one pipeline inside a read-only, repeatable-read
+        transaction (what `snapshot()` gives with a round trip per statement)."""
+        with self.datastore.get_connection() as conn:
+            with conn.pipeline():
+                conn.execute(_BEGIN_SNAPSHOT)
+                cursors = [conn.execute(statement, params) for statement, params in queries]
+                position = conn.execute(self._position_statement, (application_name,))
+                conn.execute(_END_SNAPSHOT)
+            found = position.fetchone()
+            return [c.fetchall() for c in cursors], (found["position"] if found else 0) or 0
+
+    @property
+    def _position_statement_named(self) -> Composed:
+        """The position as a scalar subquery, for `%(application_name)s`."""
+        return SQL(
+            "SELECT max(notification_id) FROM {}.{} WHERE application_name = %(application_name)s"
+        ).format(self.schema, Identifier(self.tracking_table_name))
+
+    @property
+    def _position_statement(self) -> Composed:
+        return SQL(
+            "SELECT max(notification_id) AS position FROM {}.{} WHERE application_name = %s"
+        ).format(self.schema, Identifier(self.tracking_table_name))
 
 
 TView = TypeVar("TView", bound=ReadModelView)
@@ -130,7 +195,7 @@ class ReadModelProjection(Projection[TView], Generic[TView]):
 
     def process_batch(self, events: Sequence[tuple[Any, int]], tracking: Tracking) -> None:
         """Apply (event, position) pairs in one transaction that ends at `tracking`."""
-        with self.view.session(tracking) as session:
+        with self.view.session(tracking, pipelined=len(events) >= PIPELINE_FROM) as session:
             self.apply_all(events, session)
 
     def apply_all(self, events: Sequence[tuple[Any, int]], session: ViewSession) -> None:

@@ -80,8 +80,7 @@ class SubtaskRows:
         session.execute(self._set[column], (value, session.position, subtask_id))
 
     def remove(self, session: ViewSession, subtask_id: UUID) -> None:
-        session.cursor.execute(self._remove, (subtask_id,))
-        removed = session.cursor.fetchone()
+        removed = session.fetchone(self._remove, (subtask_id,))
         if removed is not None:
             session.execute(self._close_gap, (removed["task_id"], removed["position"]))
 

@@ -204,15 +204,18 @@ class TaskListView(ReadModelView):
         self, owner_id: UUID, task_id: UUID, application_name: str
     ) -> tuple[dict[str, Any] | None, int]:
         """The live (not deleted) task, if it is this owner's, and the position it reflects."""
-        with self.snapshot() as cursor:
-            row = cursor.execute(self._get_task, (task_id, owner_id)).fetchone()
-            position = self.position_in(cursor, application_name)
-            if row is not None:
-                row["subtasks"] = self.subtasks.of_task(cursor, task_id)
-                row["notes"] = self.notes.of_task(cursor, task_id)
-                row["reminders"] = self.reminders.of_task(cursor, task_id)
-        if row is not None and row["deleted"]:
-            row = None
+        # Its parts are read alongside, in the same round trip, whether or not it is found.
+        (found, subtasks, notes, reminders), position = self.read_at_position(
+            application_name,
+            (self._get_task, (task_id, owner_id)),
+            (self.subtasks._of_task, (task_id,)),
+            (self.notes._of_task, (task_id,)),
+            (self.reminders._of_task, (task_id,)),
+        )
+        row: dict[str, Any] | None = found[0] if found else None
+        if row is None or row["deleted"]:
+            return None, position
+        row.update(subtasks=subtasks, notes=notes, reminders=reminders)
         return row, position
 
     def due_reminders(self, now: datetime, limit: int) -> list[DueReminder]:
@@ -231,9 +234,17 @@ class TaskListView(ReadModelView):
 
     def list_tasks(self, query: TaskListQuery, application_name: str) -> TaskPage:
         statement, params = self._list_statement(query)
-        with self.snapshot() as cursor:
-            rows = cursor.execute(statement, params).fetchall()
-            position = self.position_in(cursor, application_name)
+        params["application_name"] = application_name
+        # One statement is one snapshot: rows and position agree without a transaction.
+        with self.datastore.get_connection() as conn:
+            rows = conn.execute(statement, params).fetchall()
+        if rows:
+            position = rows[0]["position"] or 0
+        else:
+            # No row to carry the position: read both again in one snapshot.
+            (rows,), position = self.read_at_position(application_name, (statement, params))
+        for row in rows:
+            row.pop("position", None)
         rows, next_cursor = cut_page(rows, query.limit, query.sort, "sort_key")
         for row in rows:
             row.pop("sort_key")
@@ -269,10 +280,12 @@ class TaskListView(ReadModelView):
             )
         direction = SQL("DESC") if query.descending else SQL("ASC")
         statement = SQL(
-            "SELECT {columns}, {sort_key} AS sort_key FROM {table} WHERE {where}"
+            "SELECT {columns}, {sort_key} AS sort_key, ({position}) AS position"
+            " FROM {table} WHERE {where}"
             " ORDER BY {sort_key} {direction}, id {direction} LIMIT %(limit)s"
         ).format(
             columns=SQL(TASK_COLUMNS),
+            position=self._position_statement_named,
             sort_key=sort_key,
             table=self.tasks_table,
             where=SQL(" AND ").join(conditions),

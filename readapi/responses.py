@@ -3,34 +3,56 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from pydantic import BaseModel, TypeAdapter
 
+from infra.envelope import Envelope
 from readapi.deps import POSITION_HEADER
+
+# Serialises whatever it is given by its runtime type (models, UUIDs, datetimes) in one pass
+# of pydantic-core: the same JSON `jsonable_encoder` then `json.dumps` made, without the
+# intermediate tree of Python objects.
+_JSON: TypeAdapter[Any] = TypeAdapter(Any)
 
 
 def read_response(request: Request, payload: Any, position: int) -> Response:
     """A 200 with an ETag of its body; a 304 when the client already has that body."""
-    body = jsonable_encoder(payload)
-    response = JSONResponse(body)
-    etag = entity_tag(body)
+    if isinstance(payload, Envelope):
+        data, meta = payload.data, payload.meta
+    else:
+        body = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
+        body = jsonable_encoder(body)
+        data, meta = body.get("data"), body.get("meta", {})
+    data_json = _json_of(data)
+    meta = jsonable_encoder(meta)
+    # The tag covers what the client sees change: the data and the paging, not the position,
+    # which moves with every other user's events and would defeat cheap polling.
+    etag = entity_tag(data_json, {key: value for key, value in meta.items() if key != "position"})
     headers = {"ETag": etag, POSITION_HEADER: str(position), "Cache-Control": "no-cache"}
     if etag in _etags(request.headers.get("if-none-match", "")):
         return Response(status_code=304, headers=headers)
-    response.headers.update(headers)
-    return response
+    content = b'{"data":' + data_json + b',"meta":' + _JSON.dump_json(meta) + b"}"
+    return Response(content, media_type="application/json", headers=headers)
 
 
-def entity_tag(body: dict[str, Any]) -> str:
-    """A tag of what the client sees change: the data and the paging, not the position,
-    which moves with every other user's events and would defeat cheap polling."""
-    meta = {key: value for key, value in body.get("meta", {}).items() if key != "position"}
-    content = json.dumps({"data": body.get("data"), "meta": meta}, sort_keys=True)
-    return f'W/"{hashlib.sha256(content.encode()).hexdigest()[:32]}"'
+def entity_tag(data_json: bytes, meta: dict[str, Any]) -> str:
+    digest = hashlib.sha256(data_json)
+    digest.update(b"\0")
+    digest.update(_JSON.dump_json(meta))
+    return f'W/"{digest.hexdigest()[:32]}"'
+
+
+def _json_of(value: Any) -> bytes:
+    """Models (and lists of them) straight through pydantic-core; anything else as
+    `jsonable_encoder` sees it (its spelling of a bare datetime or Decimal differs)."""
+    if isinstance(value, BaseModel) or (
+        isinstance(value, list) and all(isinstance(item, BaseModel) for item in value)
+    ):
+        return _JSON.dump_json(value)
+    return _JSON.dump_json(jsonable_encoder(value))
 
 
 def _etags(header: str) -> set[str]:
