@@ -394,27 +394,11 @@ class AiCommands(NoteCommands, CreditCommands):
         return len(abandoned)
 
     def _refund_interrupted(self, actor: Actor, spent: CreditLedger.CreditsSpent) -> None:
-        user_id = actor.user_id
-
-        def attempt() -> None:
-            ledger = self._ledger_now(user_id)
-            if spent.spend_id.hex not in ledger.open_spends:
-                return
-            ledger.refund(spent.spend_id, reason="ai_interrupted", now=self.clock())
-            usage = self._singleton(AiUsage, user_id)
-            usage.record(
-                kind=spent.reason.removeprefix("ai_"),
-                outcome="interrupted",
-                prompt_chars=0,
-                tokens_in=0,
-                tokens_out=0,
-                credits=0,
-                latency_ms=0,
-                spend_id=spent.spend_id,
-            )
-            self._save(ledger, usage)
-
-        self._retry_on_conflict(attempt, user_id=user_id)
+        nothing_heard = Paid(None, spent.spend_id, spent.amount, 0, 0, 0)
+        kind = spent.reason.removeprefix("ai_")
+        self._refund(
+            actor, nothing_heard, kind=kind, outcome="interrupted", reason="ai_interrupted"
+        )
 
     # -- paying -----------------------------------------------------------------------------
 
@@ -454,14 +438,16 @@ class AiCommands(NoteCommands, CreditCommands):
     def _refund(
         self, actor: Actor, paid: Paid[Any], *, kind: str, outcome: str, reason: str
     ) -> None:
-        """Give the credits back and record the failed request, in one commit."""
+        """Give the credits back and record the failed request, in one commit; nothing if
+        the spend was refunded already (a retry and the scheduler may both settle it)."""
         user_id = actor.user_id
 
-        def attempt() -> int:
+        def attempt() -> None:
             ledger = self._ledger_now(user_id)
-            ledger.refund(paid.spend_id, reason=reason, now=self.clock())
+            if not ledger.refund(paid.spend_id, reason=reason, now=self.clock()):
+                return
             refunded = replace(paid, credits=0)
-            return self._save(ledger, self._usage(user_id, kind, outcome, refunded))
+            self._save(ledger, self._usage(user_id, kind, outcome, refunded))
 
         self._retry_on_conflict(attempt, user_id=user_id)
 
