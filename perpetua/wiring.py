@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 # Aggregates the write API keeps warm: a command loads its task and the user's subscription
 # and achievements (for the limits); a few thousand cover the active users of a process.
 WRITE_API_AGGREGATE_CACHE = 2000
+# The write API's own statements (a key's claim and answer) take well under a millisecond
+# each once they need not wait for the disk: a few connections serve many requests.
+WRITE_API_POOL_SIZE = 4
 
 __all__ = [
     "build_read_api",
@@ -170,14 +173,16 @@ def build_write_api(settings: Settings) -> FastAPI:
     prepare_database(address)
     key_set = load_key_set(settings, need_private=True)
     # One small pool for the write API's own tables (idempotency keys, rate-limit hits);
-    # the idempotency store closes it when the app stops.
+    # the idempotency store closes it when the app stops. Its commits do not wait for the
+    # disk (decision 63): what makes a command exactly once is committed with its events.
     pool = ConnectionPool(
         address.conninfo,
         min_size=1,
-        max_size=4,
+        max_size=WRITE_API_POOL_SIZE,
         open=True,
         name="write-api",
         timeout=CONNECT_TIMEOUT_SECONDS,
+        kwargs={"options": "-c synchronous_commit=off"},
     )
     return create_write_app(
         settings,
