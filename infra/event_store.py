@@ -23,6 +23,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
     OperationalError,
+    PersistenceError,
     StoredEvent,
 )
 from eventsourcing.postgres import (
@@ -32,10 +33,7 @@ from eventsourcing.postgres import (
     PostgresFactory,
 )
 from eventsourcing.utils import retry
-from psycopg import Cursor
-from psycopg.errors import DivisionByZero
-from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier
 from psycopg.types.json import Jsonb
 
 from infra.command_keys import IDEMPOTENCY_TABLE, CommandKeyLostError, current_command_key
@@ -49,6 +47,8 @@ FACTORY_TOPIC = "infra.event_store:PerpetuaFactory"
 # dropped connection is ridden out in a try or two; after three the request answers 503.
 CONNECTION_ATTEMPTS = 3
 CONNECTION_RETRY_WAIT_SECONDS = 0.1
+# What the append function raises when the attempt it commits for lost its Idempotency-Key.
+KEY_LOST_SQLSTATE = "PF001"
 _few_retries = retry(
     (InterfaceError, OperationalError),
     max_attempts=CONNECTION_ATTEMPTS,
@@ -72,39 +72,28 @@ class RequestStampingRecorder(PostgresApplicationRecorder):
         PostgresApplicationRecorder.select_notifications.__wrapped__
     )
     max_notification_id = _few_retries(PostgresApplicationRecorder.max_notification_id.__wrapped__)
-    _insert_events_retried = _few_retries(PostgresApplicationRecorder.insert_events.__wrapped__)
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
         self.requests_table_name = events_table_name.removesuffix("_events") + "_event_requests"
         self.check_identifier_length(self.requests_table_name)
         schema = Identifier(self.datastore.schema)
-        table = SQL("{}.{}").format(schema, Identifier(self.requests_table_name))
+        requests = SQL("{}.{}").format(schema, Identifier(self.requests_table_name))
+        keys = SQL("{}.{}").format(schema, Identifier(IDEMPOTENCY_TABLE))
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {} ("
                 " notification_id bigint PRIMARY KEY,"
                 " request_id text NOT NULL)"
-            ).format(table)
+            ).format(requests)
         )
-        self._stamp = SQL(
-            "INSERT INTO {} (notification_id, request_id) SELECT unnest(%s::bigint[]), %s"
-        ).format(table)
-        # Several saves of one attempt (spend, then record the outcome) all count. A save of
-        # an attempt that no longer holds the key marks no row, and then divides by zero: the
-        # error must happen in the server, because the library commits its transaction when
-        # a Python exception is raised here and re-raises it only afterwards.
-        self._mark_committed = SQL(
-            "WITH marked AS (UPDATE {} SET committed_attempt = attempt,"
-            " committed_position = %(position)s,"
-            " committed_aggregates = coalesce(committed_aggregates, '[]'::jsonb) || %(saved)s,"
-            " updated_at = now()"
-            " WHERE user_id = %(user_id)s AND key = %(key)s AND attempt = %(attempt)s"
-            " AND (committed_attempt IS NULL OR committed_attempt = attempt)"
-            " RETURNING 1)"
-            " SELECT 1 / (SELECT count(*)::integer FROM marked)"
-        ).format(SQL("{}.{}").format(schema, Identifier(IDEMPOTENCY_TABLE)))
-        keys = SQL("{}.{}").format(schema, Identifier(IDEMPOTENCY_TABLE))
+        function_name = f"{self.events_table_name}_append"
+        self.check_identifier_length(function_name)
+        function = Identifier(function_name)
+        self.sql_create_statements.append(self._append_function(function, requests, keys))
+        self._append = SQL(
+            "SELECT position FROM {}.{}(%s, %s, %s, %s, %s, %s) AS appended(position)"
+        ).format(schema, function)
         # Keys whose command committed something and then went quiet: its process died (or
         # its answer failed) and the client has not come back for it.
         self._abandoned = SQL(
@@ -122,33 +111,59 @@ class RequestStampingRecorder(PostgresApplicationRecorder):
             " WHERE originator_id = %s AND originator_version = %s"
         ).format(SQL("{}.{}").format(schema, Identifier(self.events_table_name)))
 
-    def _fetch_ids_after_insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        request_id = current_request_id.get()
-        if ids and request_id is not None:
-            curs.execute(self._stamp, (list(ids), request_id))
-        command_key = current_command_key.get()
-        if ids and command_key is not None:
-            saved = [
-                {"id": str(e.originator_id), "version": e.originator_version, "topic": e.topic}
-                for e in stored_events
-            ]
-            params = {
-                "position": max(ids),
-                "saved": Jsonb(saved),
-                "user_id": command_key.user_id,
-                "key": command_key.key,
-                "attempt": command_key.attempt,
-            }
-            try:
-                curs.execute(self._mark_committed, params).fetchone()
-            except DivisionByZero:
-                raise CommandKeyLostError(
-                    "this request's Idempotency-Key was taken over by a newer attempt"
-                ) from None
-        return ids
+    def _append_function(
+        self, function: Identifier, requests: Composable, keys: Composable
+    ) -> Composed:
+        """What the library's append does (lock, NOTIFY, insert), then the request stamp and
+        the key's commit mark, in one function: one round trip, and the lock is released by
+        the commit inside the server.
+
+        Several saves of one attempt (spend, then record the outcome) all count. A save of an
+        attempt that no longer holds its key marks no row: the function raises, and nothing
+        of the append is committed."""
+        return SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{function}("
+            " events {schema}.{event_type}[], request text,"
+            " key_user uuid, key_name text, key_attempt uuid, saved jsonb)"
+            " RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$"
+            " DECLARE ids bigint[];"
+            " BEGIN"
+            "  SET LOCAL lock_timeout = '{lock_timeout}s';"
+            "  LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;"
+            "  NOTIFY {channel};"
+            "  WITH inserted AS ("
+            "   INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
+            "   SELECT originator_id, originator_version, topic, state FROM unnest(events)"
+            "   RETURNING notification_id)"
+            "  SELECT array_agg(notification_id ORDER BY notification_id) INTO ids FROM inserted;"
+            "  IF request IS NOT NULL THEN"
+            "   INSERT INTO {requests} (notification_id, request_id) SELECT unnest(ids), request;"
+            "  END IF;"
+            "  IF key_name IS NOT NULL THEN"
+            "   UPDATE {keys} SET committed_attempt = attempt,"
+            "    committed_position = ids[array_upper(ids, 1)],"
+            "    committed_aggregates = coalesce(committed_aggregates, '[]'::jsonb) || saved,"
+            "    updated_at = now()"
+            "   WHERE user_id = key_user AND key = key_name AND attempt = key_attempt"
+            "    AND (committed_attempt IS NULL OR committed_attempt = attempt);"
+            "   IF NOT FOUND THEN"
+            "    RAISE EXCEPTION 'the Idempotency-Key was taken over by a newer attempt'"
+            "     USING ERRCODE = '{key_lost}';"
+            "   END IF;"
+            "  END IF;"
+            "  RETURN QUERY SELECT unnest(ids);"
+            " END $BODY$"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            function=function,
+            event_type=Identifier(self.stored_event_type_name),
+            lock_timeout=SQL(str(int(self.datastore.lock_timeout))),
+            table=Identifier(self.events_table_name),
+            channel=Identifier(self.channel_name),
+            requests=requests,
+            keys=keys,
+            key_lost=SQL(KEY_LOST_SQLSTATE),
+        )
 
     def abandoned_commits(self, idle_for: timedelta, limit: int) -> list[AbandonedCommit]:
         """Commands that committed under a key and were not answered for `idle_for`."""
@@ -167,13 +182,45 @@ class RequestStampingRecorder(PostgresApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         try:
-            ids: Sequence[int] | None = self._insert_events_retried(stored_events, **kwargs)
+            ids: list[int] = self._append_retried(stored_events)
         except IntegrityError:
             already = self._already_recorded(stored_events)
             if already is None:
                 raise
             return already
         return ids
+
+    @_few_retries
+    def _append_retried(self, stored_events: Sequence[StoredEvent]) -> list[int]:
+        if not stored_events:
+            return []
+        events = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+        key = current_command_key.get()
+        saved = [
+            {"id": str(e.originator_id), "version": e.originator_version, "topic": e.topic}
+            for e in stored_events
+        ]
+        params = (
+            events,
+            current_request_id.get(),
+            key.user_id if key else None,
+            key.key if key else None,
+            key.attempt if key else None,
+            Jsonb(saved) if key else None,
+        )
+        try:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(self._append, params, prepare=True)
+                return [row["position"] for row in curs.fetchall()]
+        except PersistenceError as error:
+            if getattr(error.__cause__, "sqlstate", None) == KEY_LOST_SQLSTATE:
+                raise CommandKeyLostError(
+                    "this request's Idempotency-Key was taken over by a newer attempt"
+                ) from None
+            raise
 
     def _already_recorded(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
         """The positions of exactly these events, if every one of them is in the store."""
