@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import cached_property
+from typing import Any, Protocol
 
 from aggregates.errors import DomainError
 
@@ -106,16 +108,48 @@ class TombstoneExpiredError(TaskError):
     code = "TOMBSTONE_EXPIRED"
 
 
+class TaskLimits(Protocol):
+    """The user's limits that bear on one task (None: unlimited)."""
+
+    @property
+    def description_length(self) -> int: ...
+    @property
+    def subtasks_per_task(self) -> int | None: ...
+    @property
+    def notes_per_task(self) -> int | None: ...
+    @property
+    def reminders_per_task(self) -> int | None: ...
+
+
 @dataclass(frozen=True)
 class TaskRules:
-    """What the guards need to know that the task itself does not: the tier's limits, now."""
+    """What the guards need to know that the task itself does not: the user's limits, now."""
 
     now: datetime
-    description_max_length: int
     due_date_horizon: timedelta
-    subtasks_per_task: int | None = None  # None: unlimited
-    notes_per_task: int | None = None
-    reminders_per_task: int | None = None
+    # Asked on first use only: the limits come from the user's subscription and achievements,
+    # and most edits (a title, a priority, a due date) consult none of them.
+    limits_of_user: Callable[[], TaskLimits]
+
+    @cached_property
+    def limits(self) -> TaskLimits:
+        return self.limits_of_user()
+
+    @property
+    def description_max_length(self) -> int:
+        return self.limits.description_length
+
+    @property
+    def subtasks_per_task(self) -> int | None:
+        return self.limits.subtasks_per_task
+
+    @property
+    def notes_per_task(self) -> int | None:
+        return self.limits.notes_per_task
+
+    @property
+    def reminders_per_task(self) -> int | None:
+        return self.limits.reminders_per_task
 
     def reminder_time(
         self, remind_at: datetime | None, offset_minutes: int | None, due_date: datetime | None

@@ -153,14 +153,17 @@ class TaskCommands(CommandHandlers):
         return task
 
     def _rules_of(self, actor: Actor) -> TaskRules:
-        return self._task_rules(self._effective_limits(actor.user_id))
-
-    def _task_rules(self, limits: TierLimits) -> TaskRules:
+        """The rules for the actor's task; their limits are loaded if a guard asks for one."""
         return TaskRules(
             now=self.clock(),
-            description_max_length=limits.description_length,
             due_date_horizon=self.limits.due_date_horizon,
-            subtasks_per_task=limits.subtasks_per_task,
-            notes_per_task=limits.notes_per_task,
-            reminders_per_task=limits.reminders_per_task,
+            limits_of_user=lambda: self._effective_limits(actor.user_id),
+        )
+
+    def _task_rules(self, limits: TierLimits) -> TaskRules:
+        """The rules under limits already known."""
+        return TaskRules(
+            now=self.clock(),
+            due_date_horizon=self.limits.due_date_horizon,
+            limits_of_user=lambda: limits,
         )

@@ -8,17 +8,18 @@ from uuid import UUID, uuid4
 from aggregates.task import Task
 from aggregates.task_rules import TaskRules
 from commands.ai_actions import vet_actions, vet_subtask_titles
+from commands.limits import TierLimits
 from infra.ai_providers import ProposedAction
 
 NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)
-RULES = TaskRules(
-    now=NOW,
-    description_max_length=1000,
-    due_date_horizon=timedelta(days=30),
+LIMITS = TierLimits(
+    active_tasks=None,
+    description_length=1000,
     subtasks_per_task=4,
     notes_per_task=10,
     reminders_per_task=3,
 )
+RULES = TaskRules(now=NOW, due_date_horizon=timedelta(days=30), limits_of_user=lambda: LIMITS)
 OWNER = uuid4()
 
 
