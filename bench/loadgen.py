@@ -8,15 +8,18 @@ report carries the generator's own CPU time, so a run can show it was not the bo
 
 Modes (spec["mode"]):
 * closed:  `clients` connections, each sends its next request when the last one answered,
-           for `seconds` after `warmup` seconds: throughput at saturation.
+           for `seconds` after `warmup` seconds: throughput at saturation. With `ports`, the
+           clients are dealt out among several processes of the app.
 * open:    requests started at a fixed `rate` per second whatever the answers do (no
            coordinated omission: latency counts from the planned start), over as many
            connections as needed: latency at a steady load.
 * rounds:  one client, `rounds` times: a write, a plain read, a write then a read with
            X-Min-Position (read-your-writes).
-* lag:     open-loop writes at `rate`; for each, the time from its event (the task's
-           `updated_at`, stamped just before the commit) until the read side announces that
-           position (the NOTIFY the read API waits on). Wall clocks of one machine.
+* lag:     open-loop writes at `rate`; for each, the time from its answer (which follows
+           its commit by one statement of the idempotency store) until the read side
+           announces that position (the NOTIFY the read API waits on); 0 when the NOTIFY came
+           first. Also, as `extra["from_event_time_ms"]`, the same from the event's own time
+           (stamped before the save waits for the events table's lock): an upper bound.
 
 Requests (spec["request"]): {"kind": "get", "path": ...} or {"kind": "patch"}, which edits
 the client's own task (`tasks[i]`, given with its version) with a fresh Idempotency-Key.
@@ -146,13 +149,14 @@ class Requests:
 
 
 async def closed_loop(spec: dict[str, Any], requests: Requests, report: Report) -> None:
-    host, port = spec["host"], spec["port"]
+    # `ports`: several processes of one app; the clients are dealt out among them.
+    host, ports = spec["host"], spec.get("ports") or [spec["port"]]
     warmup, seconds = spec.get("warmup", 2.0), spec["seconds"]
     started = time.perf_counter()
     measure_from, stop_at = started + warmup, started + warmup + seconds
 
     async def client(number: int) -> None:
-        conn = Connection(host, port)
+        conn = Connection(host, ports[number % len(ports)])
         while (now := time.perf_counter()) < stop_at:
             try:
                 status, _, _ = await requests.send(conn, number)
@@ -233,12 +237,13 @@ async def rounds(spec: dict[str, Any], requests: Requests, report: Report) -> No
 
 
 async def lag(spec: dict[str, Any], requests: Requests, report: Report) -> None:
-    """Open-loop writes; lag = the write's event time -> NOTIFY of a task-list position >= it."""
+    """Open-loop writes; lag = the write's answer -> NOTIFY of a task-list position >= it."""
     from datetime import datetime
 
     import psycopg
 
     answered: dict[int, float] = {}
+    stamped: dict[int, float] = {}
     announced: list[tuple[int, float]] = []
     conn = await psycopg.AsyncConnection.connect(spec["conninfo"], autocommit=True)
     await conn.execute(f"LISTEN {spec['channel']}")
@@ -259,11 +264,14 @@ async def lag(spec: dict[str, Any], requests: Requests, report: Report) -> None:
     async def one(number: int) -> None:
         client = idle.pop() if idle else Connection(host, port)
         status, answer, content = await requests.patch(client, number)
+        answered_at = time.time()
         idle.append(client)
         report.statuses[status] += 1
         if status == 200 and number >= skip:
+            position = int(answer["x-event-position"])
+            answered[position] = answered_at
             event_time = datetime.fromisoformat(json.loads(content)["data"]["updated_at"])
-            answered[int(answer["x-event-position"])] = event_time.timestamp()
+            stamped[position] = event_time.timestamp()
 
     pending = []
     for number in range(total):
@@ -277,12 +285,15 @@ async def lag(spec: dict[str, Any], requests: Requests, report: Report) -> None:
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await listener
     await conn.close()
+    from_event_time = []
     for position, at in answered.items():
         seen = next((when for reached, when in announced if reached >= position), None)
         if seen is None:
             report.errors += 1
         else:
-            report.latencies_ms.append((seen - at) * 1000)
+            report.latencies_ms.append(max(0.0, seen - at) * 1000)
+            from_event_time.append((seen - stamped[position]) * 1000)
+    report.extra["from_event_time_ms"] = from_event_time
 
 
 MODES = {"closed": closed_loop, "open": open_loop, "rounds": rounds, "lag": lag}

@@ -46,7 +46,7 @@ from infra.database import DatabaseAddress
 from infra.keys import load_key_set
 from infra.settings import Settings
 from infra.tokens import TokenIssuer
-from perpetua.wiring import build_application, prepare_database
+from perpetua.wiring import build_application, limits_of, prepare_database
 
 GROUPS = ("reads", "commands", "rss", "rebuild")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
@@ -84,11 +84,12 @@ class Service:
     served: dict[str, int] = field(default_factory=dict)
 
     def start(self, name: str) -> Child:
+        """Start a process of the service; `readapi-2` is a second read API process."""
         if name == "projector":
             child = start(name, ["-m", "perpetua", "projector"], self.env, self.scratch)
         else:
             port = free_port()
-            args = ["-m", "perpetua", name, "--port", str(port)]
+            args = ["-m", "perpetua", name.partition("-")[0], "--port", str(port)]
             child = start(name, args, self.env, self.scratch, port=port)
         self.children[name] = child
         self.served.setdefault(name, 0)
@@ -214,6 +215,8 @@ def bench_reads(service: Service, results: Results) -> None:
         for child in bare.values():
             child.stop()
 
+    more_processes(service, path, token, one_process_rps=ours, results=results)
+
     p95s, cpu = [], []
     for _ in range(REPEAT):
         report = load(
@@ -231,6 +234,31 @@ def bench_reads(service: Service, results: Results) -> None:
         p95s.append(percentile(report["latencies_ms"], 0.95))
         cpu.append(report["load_cpu_share"])
     results.spread("read_p95_ms", Spread(tuple(p95s)), load_generator_cpu_share=cpu)
+
+
+def more_processes(
+    service: Service, path: str, token: str, *, one_process_rps: list[float], results: Results
+) -> None:
+    """The same saturation with a second read API process beside the first, clients dealt
+    out between them: what one more process gives on this machine (a detail, no target)."""
+    second = service.start("readapi-2")  # started once it answers
+    try:
+        ports = [service.children["readapi"].port, second.port]
+        both = []
+        for _ in range(REPEAT):
+            report = load({"mode": "closed", "host": "127.0.0.1", "ports": ports,
+                           "clients": CLIENTS, "seconds": SECONDS, "token": token,
+                           "request": {"kind": "get", "path": path}})  # fmt: skip
+            both.append(report["statuses"].get("200", 0) / SECONDS)
+    finally:
+        service.stop("readapi-2")
+    gain = statistics.median(both) / statistics.median(one_process_rps)
+    results.details["read_two_processes"] = {
+        "readapi_rps_one_process": one_process_rps,
+        "readapi_rps_two_processes": both,
+        "gain": gain,
+    }
+    say(f"read API, two processes: {gain:.2f}x one process")
 
 
 def read_p50(service: Service) -> list[float]:
@@ -280,8 +308,27 @@ def current_versions(service: Service) -> dict[UUID, int]:
     return {row[0]: row[1] for row in rows}
 
 
-def library_saves(app: PerpetuaApplication, tasks: list[UUID], seconds: float) -> float:
+def library_application(address: DatabaseAddress) -> PerpetuaApplication:
+    """The same aggregates on the library's own PostgreSQL recorder and its defaults (no
+    aggregate cache): what `command_ratio` divides by. Same database, tables and pool."""
+    env = {
+        **address.eventsourcing_env(),
+        "CREATE_TABLE": "n",
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+    }
+    return PerpetuaApplication(env=env, limits=limits_of(Settings(_env_file=None)))  # type: ignore[call-arg]
+
+
+def library_saves(address: DatabaseAddress, tasks: list[UUID], seconds: float) -> float:
     """The library's get + event + save of one aggregate per thread: saves per second."""
+    app = library_application(address)
+    try:
+        return _library_saves(app, tasks, seconds)
+    finally:
+        app.close()
+
+
+def _library_saves(app: PerpetuaApplication, tasks: list[UUID], seconds: float) -> float:
     rules = app._task_rules(app.limits.for_tier("pro"))
     stop_at = time.perf_counter() + 1.0 + seconds
     counted_from = stop_at - seconds
@@ -300,11 +347,11 @@ def library_saves(app: PerpetuaApplication, tasks: list[UUID], seconds: float) -
         return sum(pool.map(worker, tasks)) / seconds
 
 
-def bench_commands(service: Service, app: PerpetuaApplication, results: Results) -> None:
+def bench_commands(service: Service, results: Results) -> None:
     ratios, ours, library, cpu = [], [], [], []
     tasks = [task for _, task in service.writers]
     for _ in range(REPEAT):
-        library.append(library_saves(app, tasks, SECONDS))
+        library.append(library_saves(service.address, tasks, SECONDS))
         report = load({**writer_spec(service), "mode": "closed", "clients": CLIENTS,
                        "seconds": SECONDS})  # fmt: skip
         served(service, "writeapi", report)
@@ -341,7 +388,7 @@ def bench_commands(service: Service, app: PerpetuaApplication, results: Results)
         ryw.append(both / (write + read))
     results.spread("read_your_writes_ratio", Spread(tuple(ryw)), rounds=parts)
 
-    lags = []
+    lags, upper_bounds = [], []
     for _ in range(REPEAT):
         report = load(
             {
@@ -356,7 +403,10 @@ def bench_commands(service: Service, app: PerpetuaApplication, results: Results)
         )
         served(service, "writeapi", report)
         lags.append(percentile(report["latencies_ms"], 0.95))
-    results.spread("projection_lag_p95_ms", Spread(tuple(lags)))
+        upper_bounds.append(percentile(report["from_event_time_ms"], 0.95))
+    results.spread(
+        "projection_lag_p95_ms", Spread(tuple(lags)), p95_ms_from_event_time=upper_bounds
+    )
 
 
 # -- memory ------------------------------------------------------------------------------------
@@ -545,7 +595,7 @@ def run(groups: list[str]) -> Results:
         if "reads" in groups:
             bench_reads(service, results)
         if "commands" in groups:
-            bench_commands(service, app, results)
+            bench_commands(service, results)
         if "rss" in groups:
             bench_rss(service, results)
         if "rebuild" in groups:
