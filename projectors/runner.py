@@ -25,6 +25,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresSubscrip
 
 from projections.base import ReadModelProjection
 from projections.failures import FAILED_AFTER_ATTEMPTS, ProjectionFailures
+from projectors.feed import DecodedBatch, SharedFeed, Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +77,38 @@ class ProjectionWorker:
         self._skipped: frozenset[int] = frozenset()
         # The position it keeps failing on, and how many times in a row.
         self._failing: tuple[int, int] = (0, 0)
+        # The last position applied while on the shared feed (None: not read yet).
+        self._applied: int | None = None
 
     @property
     def name(self) -> str:
         return self.projection.name
+
+    def applied_position(self) -> int:
+        """The last position this worker has applied (its tracking record, read once)."""
+        if self._applied is None:
+            self._applied = self.projection.view.max_tracking_id(self.app.name) or 0
+        return self._applied
+
+    def run_fed(self, subscriber: Subscriber) -> None:
+        """Apply what the shared feed hands out (projectors/feed.py) until stopped. On any
+        trouble (a failing event, tracking moved by a rebuild, a backlog too long) leave the
+        feed and follow the store on a subscription of its own, which knows what to do."""
+        try:
+            self._skipped = self.failures.skipped(self.name)
+            while not self._stopped.is_set() and not subscriber.left.is_set():
+                batch = subscriber.backlog.get()
+                if batch is None:
+                    break
+                fresh = [note for note in batch.notifications if note.id > self.applied_position()]
+                if fresh:
+                    self.apply(fresh, batch)
+                    self._applied = fresh[-1].id
+        except Exception:
+            logger.info("projection %s leaves the shared feed", self.name, exc_info=True)
+        finally:
+            subscriber.left.set()
+        self.run()
 
     def stop(self) -> None:
         with self._lock:
@@ -163,8 +192,9 @@ class ProjectionWorker:
                     return
                 self.apply(batch)
 
-    def apply(self, batch: Sequence[Notification]) -> None:
-        if not self._applied_whole(batch):
+    def apply(self, batch: Sequence[Notification], decoded: DecodedBatch | None = None) -> None:
+        """Apply the batch in one transaction (its events decoded already, if `decoded`)."""
+        if not self._applied_whole(batch, decoded):
             # Nothing of the batch was committed. One event per transaction commits the events
             # before the one that fails, and names it.
             for note in batch:
@@ -172,10 +202,10 @@ class ProjectionWorker:
         if self._failure_on_record:
             self._clear(batch[-1].id)
 
-    def _applied_whole(self, batch: Sequence[Notification]) -> bool:
+    def _applied_whole(self, batch: Sequence[Notification], decoded: DecodedBatch | None) -> bool:
         try:
             events = [
-                (self.app.mapper.to_domain_event(note), note.id)
+                (self._event_of(note, decoded), note.id)
                 for note in batch
                 if note.id not in self._skipped  # a skipped event may not even decode
             ]
@@ -193,6 +223,11 @@ class ProjectionWorker:
             )
             return False
         return True
+
+    def _event_of(self, note: Notification, decoded: DecodedBatch | None) -> Any:
+        if decoded is not None and note.id in decoded.events:
+            return decoded.events[note.id]
+        return self.app.mapper.to_domain_event(note)
 
     def _apply_one(self, note: Notification) -> None:
         tracking = Tracking(self.app.name, note.id)
@@ -226,12 +261,24 @@ class ProjectionWorker:
 
 
 def run_workers(workers: Sequence[ProjectionWorker], stop: threading.Event) -> None:
-    """Run every worker in its own thread until `stop` is set, then stop them all."""
-    threads = [threading.Thread(target=w.run, name=f"projection-{w.name}") for w in workers]
+    """Run every worker in its own thread, fed by one read of the store, until `stop` is set;
+    then stop them all."""
+    if not workers:
+        stop.wait()
+        return
+    feed = SharedFeed(workers[0].app, workers)
+    threads = [
+        threading.Thread(
+            target=w.run_fed, args=(feed.subscribers[w.name],), name=f"projection-{w.name}"
+        )
+        for w in workers
+    ]
+    threads.append(threading.Thread(target=feed.run, name="projection-feed"))
     for thread in threads:
         thread.start()
     stop.wait()
     for worker in workers:
         worker.stop()
+    feed.stop()
     for thread in threads:
         thread.join(timeout=10)
