@@ -18,6 +18,7 @@ from infra.settings import Settings
 from infra.tokens import TokenVerifier
 from projections.base import ReadModelView, close_views
 from projections.failures import ProjectionFailures
+from projections.task_list import TaskListView
 from readapi.consistency import ProjectionProgress
 from readapi.deps import POSITION_HEADER
 from readapi.health import ProjectionHealth
@@ -35,6 +36,7 @@ from readapi.routes import (
     templates,
     users,
 )
+from readapi.task_pages import TaskPages
 
 API_PREFIX = "/api/v1"
 
@@ -59,13 +61,19 @@ def create_app(
         failures=failures.all,
     )
 
+    task_list = views["task_list"]
+    assert isinstance(task_list, TaskListView)
+    task_pages = TaskPages(task_list, conninfo)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await task_pages.open()
         await progress.start()
         health.start()
         yield
         await health.stop()
         await progress.stop()
+        await task_pages.close()
         close_views(views)
         task_history.reader.close()
 
@@ -79,6 +87,7 @@ def create_app(
     app.state.views = dict(views)
     app.state.progress = progress
     app.state.task_history = task_history
+    app.state.task_pages = task_pages
 
     install_common(
         app,

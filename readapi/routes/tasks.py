@@ -19,8 +19,9 @@ from infra.errors import ApiError, error_responses
 from projections.cursors import InvalidCursorError
 from projections.task_list import TaskListQuery
 from readapi.deps import TaskHistoryDep, TaskListDep, consistent_with
-from readapi.responses import read_response
+from readapi.responses import answer_response, json_answer, read_response
 from readapi.schemas import HistoryEntryOut, TaskDetailOut, TaskOut, task_out_of
+from readapi.task_pages import TaskPages
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 # The history reads the store, which is never behind: only the projection's reads wait, so a
@@ -42,7 +43,6 @@ SortOrder = Literal[
 async def list_tasks(
     request: Request,
     principal: CurrentPrincipal,
-    view: TaskListDep,
     completed: bool | None = None,
     hidden: Annotated[bool, Query(description="Hidden tasks leave the default list.")] = False,
     archived: Annotated[bool, Query(description="Archived tasks leave the default list.")] = False,
@@ -72,17 +72,15 @@ async def list_tasks(
         cursor=cursor,
         limit=limit,
     )
+    pages: TaskPages = request.app.state.task_pages
     try:
-        page = await run_in_threadpool(view.list_tasks, query, EVENT_STORE_NAME)
+        page = await pages.page(query)
     except InvalidCursorError as error:
         raise ApiError(
             "VALIDATION_ERROR", str(error), details={"fields": [{"loc": ["query", "cursor"]}]}
         ) from None
-    payload = Envelope[list[TaskOut]](
-        data=[TaskOut.model_validate(row) for row in page.rows],
-        meta={"next_cursor": page.next_cursor, "limit": limit, "position": page.position},
-    )
-    return read_response(request, payload, page.position)
+    meta = {"next_cursor": page.next_cursor, "limit": limit, "position": page.position}
+    return answer_response(request, json_answer(page.data_json, meta), page.position)
 
 
 @router.get(
