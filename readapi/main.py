@@ -23,6 +23,7 @@ from readapi.consistency import ProjectionProgress
 from readapi.deps import POSITION_HEADER
 from readapi.health import ProjectionHealth
 from readapi.history import TaskHistory
+from readapi.page_cache import PageCache
 from readapi.routes import (
     achievements,
     activity,
@@ -88,6 +89,7 @@ def create_app(
     app.state.progress = progress
     app.state.task_history = task_history
     app.state.task_pages = task_pages
+    app.state.page_cache = PageCache(settings.read_cache_size, settings.read_cache_max_age_seconds)
 
     install_common(
         app,

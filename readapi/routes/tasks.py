@@ -18,7 +18,9 @@ from infra.envelope import Envelope
 from infra.errors import ApiError, error_responses
 from projections.cursors import InvalidCursorError
 from projections.task_list import TaskListQuery
+from readapi.consistency import ProjectionProgress
 from readapi.deps import TaskHistoryDep, TaskListDep, consistent_with
+from readapi.page_cache import CachedAnswer, PageCache
 from readapi.responses import answer_response, json_answer, read_response
 from readapi.schemas import HistoryEntryOut, TaskDetailOut, TaskOut, task_out_of
 from readapi.task_pages import TaskPages
@@ -26,7 +28,8 @@ from readapi.task_pages import TaskPages
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 # The history reads the store, which is never behind: only the projection's reads wait, so a
 # stuck task list does not hold the history up.
-WAIT_FOR_TASK_LIST = [consistent_with("task_list")]
+TASK_LIST = ("task_list",)
+WAIT_FOR_TASK_LIST = [consistent_with(*TASK_LIST)]
 
 SortOrder = Literal[
     "created_at", "-created_at", "updated_at", "-updated_at",
@@ -72,15 +75,28 @@ async def list_tasks(
         cursor=cursor,
         limit=limit,
     )
-    pages: TaskPages = request.app.state.task_pages
+    state = request.app.state
+    cache: PageCache = state.page_cache
+    progress: ProjectionProgress = state.progress
+    # The owner is part of the query, so the key never matches another user's page.
+    key = ("tasks", query)
+    answer = cache.get(key, progress.position_of(TASK_LIST))
+    if answer is None:
+        answer = await _read_page(state.task_pages, query, cache.clock())
+        cache.put(key, answer, progress.position_of(TASK_LIST))
+    return answer_response(request, (answer.content, answer.etag), answer.position)
+
+
+async def _read_page(pages: TaskPages, query: TaskListQuery, read_at: float) -> CachedAnswer:
     try:
         page = await pages.page(query)
     except InvalidCursorError as error:
         raise ApiError(
             "VALIDATION_ERROR", str(error), details={"fields": [{"loc": ["query", "cursor"]}]}
         ) from None
-    meta = {"next_cursor": page.next_cursor, "limit": limit, "position": page.position}
-    return answer_response(request, json_answer(page.data_json, meta), page.position)
+    meta = {"next_cursor": page.next_cursor, "limit": query.limit, "position": page.position}
+    content, etag = json_answer(page.data_json, meta)
+    return CachedAnswer(content, etag, page.position, read_at)
 
 
 @router.get(

@@ -83,7 +83,6 @@ def test_the_task_list_answers_503_while_the_database_is_gone_and_comes_back(
         read_api.proxy.up()
 
     wait_until(
-        lambda: client.get("/api/v1/tasks", params={"limit": 40}, headers=auth).status_code
-        == 200,
+        lambda: client.get("/api/v1/tasks", params={"limit": 40}, headers=auth).status_code == 200,
         timeout=60,
     )
