@@ -7,8 +7,6 @@ from contextlib import asynccontextmanager
 
 from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aggregates.errors import DomainError
 from infra.database import EVENT_STORE_NAME
@@ -84,6 +82,7 @@ def create_app(
         description="Queries served from the projections; send X-Min-Position to read your writes.",
         lifespan=lifespan,
     )
+    names = tuple(views)
     app.state.settings = settings
     app.state.views = dict(views)
     app.state.progress = progress
@@ -98,9 +97,11 @@ def create_app(
         verifier=TokenVerifier(key_set, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
         readiness=health.check,
         domain_error=DomainError,
+        # Every read answer says how fresh it is: routes set the exact position their rows
+        # reflect; any other answer (401, 404, 503 ...) gets the latest position known.
+        default_headers=lambda: ((POSITION_HEADER, str(progress.position_of(names))),),
     )
 
-    app.add_middleware(ProjectionPositionMiddleware, progress=progress, names=tuple(views))
     app.include_router(tasks.router, prefix=API_PREFIX)
     app.include_router(recovery.router, prefix=API_PREFIX)
     app.include_router(users.router, prefix=API_PREFIX)
@@ -123,27 +124,3 @@ def read_positions(views: Mapping[str, ReadModelView]) -> dict[str, int]:
         except PersistenceError:
             positions[name] = 0  # its projector has not created its tables yet
     return positions
-
-
-class ProjectionPositionMiddleware:
-    """Every read answer says how fresh it is: routes set the exact position their rows
-    reflect; any other answer (401, 404, 503 ...) gets the latest position known."""
-
-    def __init__(self, app: ASGIApp, progress: ProjectionProgress, names: tuple[str, ...]) -> None:
-        self.app = app
-        self.progress = progress
-        self.names = names
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_position(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                if POSITION_HEADER not in headers:
-                    headers[POSITION_HEADER] = str(self.progress.position_of(self.names))
-            await send(message)
-
-        await self.app(scope, receive, send_with_position)
