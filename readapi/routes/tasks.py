@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import AwareDatetime
 
 from infra.auth import CurrentPrincipal
 from infra.database import EVENT_STORE_NAME
 from infra.envelope import Envelope
 from infra.errors import ApiError, error_responses
+from infra.tokens import Principal
 from projections.cursors import InvalidCursorError
 from projections.task_list import TaskListQuery
 from readapi.consistency import ProjectionProgress
-from readapi.deps import TaskHistoryDep, TaskListDep, consistent_with
+from readapi.deps import MIN_POSITION_HEADER, TaskHistoryDep, TaskListDep, consistent_with
 from readapi.page_cache import CachedAnswer, PageCache
 from readapi.responses import answer_response, json_answer, read_response
 from readapi.schemas import HistoryEntryOut, TaskDetailOut, TaskOut, task_out_of
@@ -37,12 +40,42 @@ SortOrder = Literal[
 ]  # fmt: skip
 
 
-@router.get(
-    "",
-    dependencies=WAIT_FOR_TASK_LIST,
-    response_model=Envelope[list[TaskOut]],
-    responses=error_responses("VALIDATION_ERROR", "PROJECTION_LAGGING"),
-)
+class RepeatedQueryRoute(APIRoute):
+    """The task list's route: a query string FastAPI has validated before goes straight to the
+    page, with the values FastAPI made of it then.
+
+    Solving the route's dozen parameters and three dependencies again was most of what a
+    cached page cost. Validation is a function of the query string alone, so its result can be
+    remembered; only strings that validated and asked for no wait are (a client's position to
+    wait for, as a header or as `min_position`, always goes through the full route). The
+    principal still comes from the token check of this request.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        solved = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            scope = request.scope
+            values = _validated.get(scope["query_string"])
+            principal = scope.get("state", {}).get("principal")
+            if (
+                values is None
+                or not isinstance(principal, Principal)
+                or any(name.lower() == MIN_POSITION for name, _ in scope["headers"])
+            ):
+                return await solved(request)
+            return await _task_page(request, TaskListQuery(owner_id=principal.user_id, **values))
+
+        return handler
+
+
+MIN_POSITION = MIN_POSITION_HEADER.lower().encode("latin-1")
+# Query strings of the task list that validated, with their values (bounded; any client
+# sends a handful of different ones).
+_validated: dict[bytes, dict[str, Any]] = {}
+_VALIDATED_KEPT = 1024
+
+
 async def list_tasks(
     request: Request,
     principal: CurrentPrincipal,
@@ -61,20 +94,39 @@ async def list_tasks(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> Response:
     """The user's tasks, filtered and sorted, a page at a time."""
-    query = TaskListQuery(
-        owner_id=principal.user_id,
-        completed=completed,
-        hidden=hidden,
-        archived=archived,
-        priority=priority,
-        due_before=due_before,
-        due_after=due_after,
-        template_id=template_id,
-        search=search,
-        sort=sort,
-        cursor=cursor,
-        limit=limit,
-    )
+    values: dict[str, Any] = {
+        "completed": completed,
+        "hidden": hidden,
+        "archived": archived,
+        "priority": priority,
+        "due_before": due_before,
+        "due_after": due_after,
+        "template_id": template_id,
+        "search": search,
+        "sort": sort,
+        "cursor": cursor,
+        "limit": limit,
+    }
+    if MIN_POSITION_HEADER not in request.headers and "min_position" not in request.query_params:
+        if len(_validated) >= _VALIDATED_KEPT:
+            _validated.clear()
+        _validated[request.scope["query_string"]] = values
+    return await _task_page(request, TaskListQuery(owner_id=principal.user_id, **values))
+
+
+router.add_api_route(
+    "",
+    list_tasks,
+    methods=["GET"],
+    dependencies=WAIT_FOR_TASK_LIST,
+    response_model=Envelope[list[TaskOut]],
+    responses=error_responses("VALIDATION_ERROR", "PROJECTION_LAGGING"),
+    route_class_override=RepeatedQueryRoute,
+)
+
+
+async def _task_page(request: Request, query: TaskListQuery) -> Response:
+    """The page of `query`: from the cache while it is valid, else read (and kept)."""
     state = request.app.state
     cache: PageCache = state.page_cache
     progress: ProjectionProgress = state.progress

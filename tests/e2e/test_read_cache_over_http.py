@@ -114,3 +114,30 @@ def test_a_client_waiting_for_a_position_past_every_page_still_gets_503(
     lagging = service.read.get(TASKS, headers={**alice, "X-Min-Position": str(10**12)})
     assert lagging.status_code == 503
     assert lagging.json()["error"]["code"] == "PROJECTION_LAGGING"
+
+
+def test_a_query_string_seen_before_still_waits_for_the_position_it_names(
+    service: Service,
+) -> None:
+    alice = service.sign_in()
+    position = service.create_task(alice, title="seen").headers["X-Event-Position"]
+    params = {"limit": "7", "sort": "priority"}
+    for _ in range(2):  # the second time, the route knows the string
+        seen = service.read.get(TASKS, params=params, headers={**alice, "X-Min-Position": position})
+        assert titles(seen.json()) == ["seen"]
+    waiting = {**params, "min_position": str(10**12)}
+    for _ in range(2):
+        lagging = service.read.get(TASKS, params=waiting, headers=alice)
+        assert lagging.status_code == 503
+        assert lagging.json()["error"]["code"] == "PROJECTION_LAGGING"
+    lagging = service.read.get(TASKS, params=params, headers={**alice, "X-Min-Position": "10" * 6})
+    assert lagging.status_code == 503
+
+
+def test_a_query_string_that_failed_validation_fails_every_time(service: Service) -> None:
+    alice = service.sign_in()
+    for params in ({"limit": "0"}, {"sort": "title"}, {"cursor": "garbage!"}):
+        for _ in range(2):
+            refused = service.read.get(TASKS, params=params, headers=alice)
+            assert refused.status_code == 422, (params, refused.text)
+            assert refused.json()["error"]["code"] == "VALIDATION_ERROR"
