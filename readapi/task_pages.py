@@ -33,6 +33,8 @@ _BEGIN_SNAPSHOT = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 _END_SNAPSHOT = b"COMMIT"
 # Rendered statements kept, one per shape (sort order and the filters given).
 _STATEMENTS_KEPT = 256
+# Queries (owner included) whose statement and parameters are kept.
+_QUERIES_KEPT = 1024
 
 _JSON: TypeAdapter[Any] = TypeAdapter(Any)
 _OUT_FIELDS = tuple(TaskOut.model_fields)
@@ -90,6 +92,7 @@ class TaskPages:
             name="read-api-task-pages",
         )
         self._statements: dict[Hashable, bytes] = {}
+        self._queries: dict[TaskListQuery, tuple[bytes, dict[str, Any]]] = {}
         self._layouts: dict[bytes, _Layout] = {}
 
     async def open(self) -> None:
@@ -102,10 +105,19 @@ class TaskPages:
 
     async def page(self, query: TaskListQuery) -> TaskPageJson:
         """One page; InvalidCursorError for a cursor this query did not hand out."""
-        composed, params = self._view._list_statement(query)
-        params["application_name"] = EVENT_STORE_NAME
+        # A client polls the same query again and again: its statement and parameters (a
+        # pure function of the query, cursor decoding included) are built once.
+        known = self._queries.get(query)
+        if known is None:
+            composed, params = self._view._list_statement(query)
+            params["application_name"] = EVENT_STORE_NAME
         async with self.pool.connection() as conn:
-            text = self._rendered(query.sort, params, composed, conn)
+            if known is None:
+                known = self._rendered(query.sort, params, composed, conn), params
+                if len(self._queries) >= _QUERIES_KEPT:
+                    self._queries.clear()
+                self._queries[query] = known
+            text, params = known
             # One statement is one snapshot: rows and position agree without a transaction.
             cursor = await conn.execute(text, params)
             layout = self._layout_of(text, cursor)

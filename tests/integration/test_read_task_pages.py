@@ -82,8 +82,10 @@ def answers(
         try:
             found = []
             for query in queries:
-                page = await pages.page(query)
-                found.append((page.data_json, page.next_cursor, page.position))
+                # The second time, from the statement and parameters built the first time.
+                first, again = await pages.page(query), await pages.page(query)
+                assert again == first
+                found.append((first.data_json, first.next_cursor, first.position))
             return found
         finally:
             await pages.close()
