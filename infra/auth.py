@@ -1,4 +1,4 @@
-"""FastAPI dependencies for the caller's identity (set by infra.middleware.AuthMiddleware)."""
+"""FastAPI dependencies for the caller's identity (set by infra.middleware.GuardMiddleware)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,14 @@ from infra.tokens import Principal
 _bearer_scheme = HTTPBearer(auto_error=False, bearerFormat="JWT")
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)] = None,
 ) -> Principal:
-    """The authenticated caller; 401 if the route is outside AuthMiddleware's protection."""
+    """The authenticated caller; 401 if the route is outside GuardMiddleware's protection.
+
+    A coroutine, though it awaits nothing: FastAPI runs a plain function dependency in a
+    worker thread, a thread hop on every request for a dictionary lookup."""
     principal = request.scope.get("state", {}).get("principal")
     if not isinstance(principal, Principal):
         raise ApiError(

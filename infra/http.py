@@ -17,13 +17,8 @@ from infra.metrics import metrics_response
 from infra.middleware import (
     DEFAULT_PUBLIC_PREFIXES,
     REQUEST_ID_HEADER,
-    AccessLogMiddleware,
-    AuthMiddleware,
-    BodyLimitMiddleware,
-    CatchAllErrorMiddleware,
-    QueryTextMiddleware,
-    RequestIdMiddleware,
-    SecurityHeadersMiddleware,
+    EdgeMiddleware,
+    GuardMiddleware,
     requires_token,
 )
 from infra.openapi import document_answers, takes_a_body
@@ -66,22 +61,25 @@ def install_common(
     domain_error: type[Exception],
     public_prefixes: Iterable[str] = DEFAULT_PUBLIC_PREFIXES,
     upload_limit: Callable[[str], int | None] = lambda _path: None,
+    default_headers: Callable[[], Iterable[tuple[str, str]]] | None = None,
 ) -> None:
     """Everything both apps share; call once from create_app, before the app starts.
 
-    `upload_limit` names the paths that take uploads and their larger body limit."""
+    `upload_limit` names the paths that take uploads and their larger body limit;
+    `default_headers` gives headers every response carries unless it set them itself."""
     install_error_handlers(app, domain_error)
 
-    # add_middleware wraps the app built so far, so this list runs innermost first.
-    # The body limit and the query text check sit inside auth (anonymous callers get 401,
-    # whatever they send); auth sits inside CORS and the request id so its 401s carry both;
-    # the catch-all sits inside CORS so a browser can read a 500 too.
+    # add_middleware wraps the app built so far, so this list runs innermost first. The guard
+    # (catch-all, authentication, query text, body limit) sits inside CORS and the edge, so
+    # its 401s and 500s carry the request id, the security headers and CORS headers; the
+    # edge (request id, security headers, access log) is the outermost of ours.
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes, upload_limit=upload_limit
+        GuardMiddleware,
+        verifier=verifier,
+        max_bytes=settings.max_request_body_bytes,
+        upload_limit=upload_limit,
+        public_prefixes=tuple(public_prefixes),
     )
-    app.add_middleware(QueryTextMiddleware)
-    app.add_middleware(AuthMiddleware, verifier=verifier, public_prefixes=tuple(public_prefixes))
-    app.add_middleware(CatchAllErrorMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -93,10 +91,10 @@ def install_common(
             allow_credentials=False,
             max_age=600,
         )
-    app.add_middleware(AccessLogMiddleware, service=service)
     docs_paths = [p for p in (app.docs_url, app.redoc_url) if p]
-    app.add_middleware(SecurityHeadersMiddleware, docs_paths=docs_paths)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(
+        EdgeMiddleware, service=service, docs_paths=docs_paths, default_headers=default_headers
+    )
 
     _add_root_routes(app, readiness)
 

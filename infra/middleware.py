@@ -7,15 +7,17 @@ Order (outermost first) is set by infra.http.install_common.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import structlog
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra.errors import (
@@ -30,6 +32,8 @@ from infra.text import FORBIDDEN_CHARACTER_MESSAGE, FORBIDDEN_CHARACTER_TYPE, fo
 from infra.tokens import InvalidTokenError, Principal, TokenVerifier
 
 log: structlog.stdlib.BoundLogger = structlog.get_logger("perpetua.http")
+# The standard library logger under `log`: its level decides whether a line is written at all.
+_access_log = logging.getLogger("perpetua.http")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -78,98 +82,112 @@ def route_path(scope: Scope) -> str:
     return path
 
 
-class RequestIdMiddleware:
-    """Give every request an id, bind it to the log context, echo it on every response."""
+class EdgeMiddleware:
+    """The outermost of ours, for every response: the request id (taken from the request if
+    well-formed, bound to the log context, echoed), the security headers a response does not
+    set itself, an app's own default headers, and one access-log line with the RED metrics.
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    One layer rather than three: each pure-ASGI layer costs a coroutine and a send wrapper per
+    request, which on a cached read is a good part of what the request costs.
+    """
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = well_formed_request_id(Headers(scope=scope).get(REQUEST_ID_HEADER))
-        scope.setdefault("state", {})["request_id"] = request_id
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
-            await send(message)
-
-        token = current_request_id.set(request_id)
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            current_request_id.reset(token)
-            structlog.contextvars.clear_contextvars()
-
-
-def well_formed_request_id(candidate: str | None) -> str:
-    """The client's id if it is safe to log and echo, else a fresh one."""
-    if candidate is not None and _REQUEST_ID_PATTERN.match(candidate):
-        return candidate
-    return uuid.uuid4().hex
-
-
-class SecurityHeadersMiddleware:
-    """Add the security headers to every response that does not set its own."""
-
-    def __init__(self, app: ASGIApp, docs_paths: Iterable[str] = DEFAULT_DOCS_PATHS) -> None:
-        self.app = app
-        self.docs_paths = tuple(docs_paths)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        csp = DOCS_CSP if self._is_docs(route_path(scope)) else API_CSP
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in (*_COMMON_SECURITY_HEADERS, ("Content-Security-Policy", csp)):
-                    headers.setdefault(name, value)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-    def _is_docs(self, path: str) -> bool:
-        return any(path == docs or path.startswith(docs + "/") for docs in self.docs_paths)
-
-
-class AccessLogMiddleware:
-    """One log line and the RED metrics per request, labelled by route template."""
-
-    def __init__(self, app: ASGIApp, service: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        service: str,
+        docs_paths: Iterable[str] = DEFAULT_DOCS_PATHS,
+        default_headers: Callable[[], Iterable[tuple[str, str]]] | None = None,
+    ) -> None:
         self.app = app
         self.service = service
+        self.docs_paths = tuple(docs_paths)
+        # Headers (besides the security ones) a response gets unless it set them itself.
+        self.default_headers = default_headers
+        csp = "Content-Security-Policy"
+        self._api_headers = _encoded((*_COMMON_SECURITY_HEADERS, (csp, API_CSP)))
+        self._docs_headers = _encoded((*_COMMON_SECURITY_HEADERS, (csp, DOCS_CSP)))
+        # The metric children by label values: `labels()` looks them up under a lock.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        request_id = well_formed_request_id(_header(scope, b"x-request-id"))
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        security = self._docs_headers if self._is_docs(route_path(scope)) else self._api_headers
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
         status = 500  # what the client sees if the app dies before answering
 
-        async def send_capturing_status(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                message["headers"] = self._headers_of(message, id_header, security)
             await send(message)
 
+        token = current_request_id.set(request_id)
         try:
-            await self.app(scope, receive, send_capturing_status)
+            await self.app(scope, receive, send_with_headers)
         finally:
-            self._record(scope, status, time.perf_counter() - started)
+            try:
+                self._record(scope, status, time.perf_counter() - started)
+            finally:
+                current_request_id.reset(token)
+                structlog.contextvars.clear_contextvars()
+
+    def _headers_of(
+        self,
+        message: Message,
+        id_header: tuple[bytes, bytes],
+        security: tuple[tuple[bytes, bytes], ...],
+    ) -> list[tuple[bytes, bytes]]:
+        # The request id replaces any the app set; the others are only added where missing.
+        headers = [
+            (name, value)
+            for name, value in message.get("headers", ())
+            if name.lower() != b"x-request-id"
+        ]
+        present = {name.lower() for name, _ in headers}
+        defaults = security
+        if self.default_headers is not None:
+            defaults = (*security, *_encoded(self.default_headers()))
+        for name, value in defaults:
+            if name not in present:
+                headers.append((name, value))
+                present.add(name)
+        headers.append(id_header)
+        return headers
+
+    def _is_docs(self, path: str) -> bool:
+        return any(path == docs or path.startswith(docs + "/") for docs in self.docs_paths)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         method: str = scope["method"]
         route = route_template(scope)
-        HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
-        HTTP_REQUEST_DURATION.labels(self.service, method, route).observe(seconds)
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = HTTP_REQUESTS.labels(self.service, method, route, str(status))
+            self._counters[(method, route, status)] = counter
+        counter.inc()
+        histogram = self._histograms.get((method, route))
+        if histogram is None:
+            histogram = HTTP_REQUEST_DURATION.labels(self.service, method, route)
+            self._histograms[(method, route)] = histogram
+        histogram.observe(seconds)
 
+        if status >= 500:
+            level = logging.ERROR
+        elif route_path(scope).startswith(_QUIET_PREFIXES):
+            level = logging.DEBUG
+        else:
+            level = logging.INFO
+        if not _access_log.isEnabledFor(level):
+            return  # what structlog's level filter would do, before building the line
         principal = scope.get("state", {}).get("principal")
         fields: dict[str, object] = {
             "service": self.service,
@@ -180,12 +198,28 @@ class AccessLogMiddleware:
         }
         if isinstance(principal, Principal):
             fields["user_id"] = str(principal.user_id)
-        if status >= 500:
-            log.error("http_request", **fields)
-        elif route_path(scope).startswith(_QUIET_PREFIXES):
-            log.debug("http_request", **fields)
-        else:
-            log.info("http_request", **fields)
+        log.log(level, "http_request", **fields)
+
+
+def _encoded(headers: Iterable[tuple[str, str]]) -> tuple[tuple[bytes, bytes], ...]:
+    return tuple(
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers
+    )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first value of header `name` (lower case), as Starlette's Headers would give it."""
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def well_formed_request_id(candidate: str | None) -> str:
+    """The client's id if it is safe to log and echo, else a fresh one."""
+    if candidate is not None and _REQUEST_ID_PATTERN.match(candidate):
+        return candidate
+    return uuid.uuid4().hex
 
 
 def route_template(scope: Scope) -> str:
@@ -195,15 +229,55 @@ def route_template(scope: Scope) -> str:
     return template if isinstance(template, str) and template else "unmatched"
 
 
-class CatchAllErrorMiddleware:
-    """Turn an exception that escaped every handler into the 500 envelope.
+class PayloadTooLargeError(HTTPException):
+    """Raised from `receive`, so the app's HTTPException handler renders the 413."""
 
-    Starlette's own last-resort handler sits outside the user middlewares, so its 500
-    would lack the request id and security headers; this one sits inside them.
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"Request body is larger than {limit} bytes")
+
+
+class GuardMiddleware:
+    """Inside the edge (and CORS): what a request must pass before the app sees it, and the
+    last resort for what escapes the app. In order:
+
+    * **catch-all**: an exception that escaped every handler becomes the 500 envelope (or the
+      503 of a database that is gone). Starlette's own last-resort handler sits outside the
+      user middlewares, so its 500 would lack the request id and security headers.
+    * **authentication**: a valid bearer token under the API prefix, before the body is read,
+      so an anonymous caller gets 401 even for a malformed body or a route that does not
+      exist: nothing about the API is revealed to it.
+    * **the query text**: a query string over MAX_QUERY_BYTES is 414; one that is not UTF-8 or
+      holds text `infra.text` forbids is 422. One place for every parameter of every route of
+      both apps: Starlette decodes a query string leniently (an invalid byte becomes U+FFFD)
+      and a route checks only what its parameter declares, so a NUL in `?search=` would
+      otherwise reach SQL. After authentication, so an anonymous caller still gets its 401.
+    * **the body limit**: bodies over a limit, declared (Content-Length) or streamed, are 413.
+      Not FastAPI's `max_body_size` at app level: that one answers a plain-text 413 from
+      outside our middlewares, without request id, security headers or envelope. A route that
+      takes uploads raises its own limit with FastAPI's route-level `max_body_size` (read here
+      too; its 413s come from FastAPI's limiter, in plain text).
+
+    One layer rather than four, for the same reason as EdgeMiddleware.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        verifier: TokenVerifier,
+        *,
+        max_bytes: int,
+        upload_limit: Callable[[str], int | None] = lambda _path: None,
+        protected_prefix: str = DEFAULT_PROTECTED_PREFIX,
+        public_prefixes: Iterable[str] = DEFAULT_PUBLIC_PREFIXES,
+    ) -> None:
         self.app = app
+        self.verifier = verifier
+        self.max_bytes = max_bytes
+        # Upload paths, known by path alone: a middleware that reads the body before routing
+        # (the Idempotency-Key fingerprint) must already apply the upload's own limit.
+        self.upload_limit = upload_limit
+        self.protected_prefix = protected_prefix.rstrip("/")
+        self.public_prefixes = tuple(public_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -218,7 +292,11 @@ class CatchAllErrorMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            refusal = self._authenticate(scope) or _query_refusal(scope)
+            if refusal is not None:
+                await refusal(scope, receive, tracking_send)
+                return
+            await self.app(scope, self._limited(scope, receive), tracking_send)
         except Exception as exc:
             if response_started:
                 # Too late for a clean error: let the server abort the connection.
@@ -229,46 +307,38 @@ class CatchAllErrorMiddleware:
                 response = unhandled_error_response(scope, exc)
             await response(scope, receive, send)
 
+    def is_protected(self, path: str) -> bool:
+        return requires_token(path, self.protected_prefix, self.public_prefixes)
 
-class PayloadTooLargeError(HTTPException):
-    """Raised from `receive`, so the app's HTTPException handler renders the 413."""
+    def _authenticate(self, scope: Scope) -> Response | None:
+        """None once the principal is in the scope (or none is needed); else the 401."""
+        if not self.is_protected(route_path(scope)):
+            return None
+        authorization = _header(scope, b"authorization")
+        if not authorization:
+            return _unauthenticated(scope, "UNAUTHENTICATED", "Authentication required")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return _unauthenticated(scope, "INVALID_TOKEN", "Expected a Bearer token")
+        try:
+            principal = self.verifier.verify(token)
+        except InvalidTokenError as exc:
+            log.info("access_token_rejected", reason=str(exc))
+            message = "Access token expired" if exc.expired else "Invalid access token"
+            return _unauthenticated(scope, "INVALID_TOKEN", message)
+        scope.setdefault("state", {})["principal"] = principal
+        structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
+        return None
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(status_code=413, detail=f"Request body is larger than {limit} bytes")
-
-
-class BodyLimitMiddleware:
-    """Refuse request bodies over a limit, whether declared (Content-Length) or streamed.
-
-    Not FastAPI's `max_body_size` at app level: that one answers a plain-text 413 from
-    outside our middlewares, without request id, security headers or envelope. A route
-    that takes uploads raises its own limit with FastAPI's route-level `max_body_size`
-    (read here too; its 413s come from FastAPI's limiter, in plain text).
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        max_bytes: int,
-        upload_limit: Callable[[str], int | None] = lambda _path: None,
-    ) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        # Upload paths, known by path alone: a middleware that reads the body before routing
-        # (the Idempotency-Key fingerprint) must already apply the upload's own limit.
-        self.upload_limit = upload_limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _content_length(scope)
+    def _limited(self, scope: Scope, receive: Receive) -> Receive:
         received = 0
 
         async def limited_receive() -> Message:
             nonlocal received
             # Looked up lazily: only after routing is the route's own limit known.
             limit = self._limit_for(scope)
+            declared = _content_length(scope)
             if declared is not None and declared > limit:
                 raise PayloadTooLargeError(limit)
             message = await receive()
@@ -278,7 +348,7 @@ class BodyLimitMiddleware:
                     raise PayloadTooLargeError(limit)
             return message
 
-        await self.app(scope, limited_receive, send)
+        return limited_receive
 
     def _limit_for(self, scope: Scope) -> int:
         route_limit = getattr(scope.get("route"), "max_body_size", None)
@@ -288,47 +358,36 @@ class BodyLimitMiddleware:
         return self.max_bytes if upload_limit is None else upload_limit
 
 
+def _unauthenticated(scope: Scope, code: str, message: str) -> Response:
+    # RFC 6750 section 3.1: no error code when no credentials were sent at all.
+    challenge = "Bearer" if code == "UNAUTHENTICATED" else 'Bearer error="invalid_token"'
+    return error_response(scope, 401, code, message, headers={"WWW-Authenticate": challenge})
+
+
 def _content_length(scope: Scope) -> int | None:
-    value = Headers(scope=scope).get("content-length")
+    value = _header(scope, b"content-length")
     return int(value) if value is not None and value.isdigit() else None
 
 
-class QueryTextMiddleware:
-    """Refuse a query string over MAX_QUERY_BYTES (414), or that is not UTF-8 or holds text
-    `infra.text` forbids (422).
-
-    One place for every parameter of every route of both apps, the ones added later too.
-    Starlette decodes a query string leniently (an invalid byte becomes U+FFFD) and a route
-    checks only what its parameter declares, so a NUL in `?search=` would otherwise reach SQL;
-    and it splits any number of `&`-separated pairs into lists before a route looks at them.
-    Installed inside authentication, so an anonymous caller still gets its 401 first.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        query: bytes = scope.get("query_string", b"") if scope["type"] == "http" else b""
-        if len(query) > MAX_QUERY_BYTES:
-            response = error_response(
-                scope,
-                414,
-                "URI_TOO_LONG",
-                f"Query string is longer than {MAX_QUERY_BYTES} bytes",
-                details={"limit": MAX_QUERY_BYTES},
+def _query_refusal(scope: Scope) -> Response | None:
+    """The 414 or 422 for an unacceptable query string; None for an acceptable one."""
+    query: bytes = scope.get("query_string", b"")
+    if len(query) > MAX_QUERY_BYTES:
+        return error_response(
+            scope,
+            414,
+            "URI_TOO_LONG",
+            f"Query string is longer than {MAX_QUERY_BYTES} bytes",
+            details={"limit": MAX_QUERY_BYTES},
+        )
+    # Checked on every request: two cheap tests before any parsing.
+    if query and _QUERY_NEEDS_DECODING.search(query):
+        problem = query_text_problem(query)
+        if problem is not None:
+            return error_response(
+                scope, 422, "VALIDATION_ERROR", VALIDATION_FAILED_MESSAGE, details=problem
             )
-            await response(scope, receive, send)
-            return
-        # Checked on every request: two cheap tests before any parsing.
-        if query and _QUERY_NEEDS_DECODING.search(query):
-            problem = query_text_problem(query)
-            if problem is not None:
-                response = error_response(
-                    scope, 422, "VALIDATION_ERROR", VALIDATION_FAILED_MESSAGE, details=problem
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    return None
 
 
 def query_text_problem(query: bytes) -> dict[str, list[dict[str, object]]] | None:
@@ -364,66 +423,8 @@ def requires_token(
     protected_prefix: str = DEFAULT_PROTECTED_PREFIX,
     public_prefixes: Iterable[str] = DEFAULT_PUBLIC_PREFIXES,
 ) -> bool:
-    """Whether AuthMiddleware asks `path` for a bearer token."""
+    """Whether GuardMiddleware asks `path` for a bearer token."""
     prefix = protected_prefix.rstrip("/")
     if path != prefix and not path.startswith(prefix + "/"):
         return False
     return not path.startswith(tuple(public_prefixes))
-
-
-class AuthMiddleware:
-    """Require a valid bearer token under the API prefix, before the body is read.
-
-    Running as middleware (not only as a dependency) means an unauthenticated request is
-    answered 401 even when its body is malformed or the route does not exist, so nothing
-    about the API is revealed to anonymous callers.
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        verifier: TokenVerifier,
-        *,
-        protected_prefix: str = DEFAULT_PROTECTED_PREFIX,
-        public_prefixes: Iterable[str] = DEFAULT_PUBLIC_PREFIXES,
-    ) -> None:
-        self.app = app
-        self.verifier = verifier
-        self.protected_prefix = protected_prefix.rstrip("/")
-        self.public_prefixes = tuple(public_prefixes)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.is_protected(route_path(scope)):
-            await self.app(scope, receive, send)
-            return
-        authorization = Headers(scope=scope).get("authorization")
-        if not authorization:
-            await self._reject(scope, receive, send, "UNAUTHENTICATED", "Authentication required")
-            return
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            await self._reject(scope, receive, send, "INVALID_TOKEN", "Expected a Bearer token")
-            return
-        try:
-            principal = self.verifier.verify(token)
-        except InvalidTokenError as exc:
-            log.info("access_token_rejected", reason=str(exc))
-            message = "Access token expired" if exc.expired else "Invalid access token"
-            await self._reject(scope, receive, send, "INVALID_TOKEN", message)
-            return
-        scope.setdefault("state", {})["principal"] = principal
-        structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
-        await self.app(scope, receive, send)
-
-    def is_protected(self, path: str) -> bool:
-        return requires_token(path, self.protected_prefix, self.public_prefixes)
-
-    @staticmethod
-    async def _reject(scope: Scope, receive: Receive, send: Send, code: str, message: str) -> None:
-        # RFC 6750 section 3.1: no error code when no credentials were sent at all.
-        challenge = "Bearer" if code == "UNAUTHENTICATED" else 'Bearer error="invalid_token"'
-        response = error_response(
-            scope, 401, code, message, headers={"WWW-Authenticate": challenge}
-        )
-        await response(scope, receive, send)

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     read_your_writes_wait_seconds: float = Field(default=2.0, ge=0, le=30)
     # A projection whose tracking lags the store head by more than this is "not ready".
     projection_stale_seconds: float = Field(default=60.0, gt=0)
+    # The read API keeps answered task pages in memory (per process, this many; 0: none) while
+    # no newer projection position is known, and never longer than the max age: the bound on
+    # how stale an answer can be when a projection's NOTIFY is missed.
+    read_cache_size: int = Field(default=256, ge=0)
+    read_cache_max_age_seconds: float = Field(default=1.0, ge=0, le=60)
 
     # How often the scheduler looks for due reminders and template occurrences. Reminders
     # must fire within 60 s of their time, so it may not wait longer than 30 s.

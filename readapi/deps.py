@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Query, Request
@@ -32,7 +32,11 @@ def get_progress(request: Request) -> ProjectionProgress:
     return progress
 
 
-def get_task_history(request: Request) -> TaskHistory:
+# The dependencies below are coroutines, though they await nothing: FastAPI runs a plain
+# function dependency in a worker thread, a thread hop on every request for a lookup.
+
+
+async def get_task_history(request: Request) -> TaskHistory:
     history: TaskHistory = request.app.state.task_history
     return history
 
@@ -40,10 +44,10 @@ def get_task_history(request: Request) -> TaskHistory:
 TView = TypeVar("TView", bound=ReadModelView)
 
 
-def view_of(kind: type[TView]) -> Callable[[Request], TView]:
+def view_of(kind: type[TView]) -> Callable[[Request], Awaitable[TView]]:
     """A dependency that hands out the app's view of this class."""
 
-    def get(request: Request) -> TView:
+    async def get(request: Request) -> TView:
         view = request.app.state.views[kind.projection_name]
         assert isinstance(view, kind)
         return view

@@ -7,8 +7,6 @@ from contextlib import asynccontextmanager
 
 from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aggregates.errors import DomainError
 from infra.database import EVENT_STORE_NAME
@@ -18,10 +16,12 @@ from infra.settings import Settings
 from infra.tokens import TokenVerifier
 from projections.base import ReadModelView, close_views
 from projections.failures import ProjectionFailures
+from projections.task_list import TaskListView
 from readapi.consistency import ProjectionProgress
 from readapi.deps import POSITION_HEADER
 from readapi.health import ProjectionHealth
 from readapi.history import TaskHistory
+from readapi.page_cache import PageCache
 from readapi.routes import (
     achievements,
     activity,
@@ -35,6 +35,7 @@ from readapi.routes import (
     templates,
     users,
 )
+from readapi.task_pages import TaskPages
 
 API_PREFIX = "/api/v1"
 
@@ -59,13 +60,19 @@ def create_app(
         failures=failures.all,
     )
 
+    task_list = views["task_list"]
+    assert isinstance(task_list, TaskListView)
+    task_pages = TaskPages(task_list, conninfo)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await task_pages.open()
         await progress.start()
         health.start()
         yield
         await health.stop()
         await progress.stop()
+        await task_pages.close()
         close_views(views)
         task_history.reader.close()
 
@@ -75,10 +82,13 @@ def create_app(
         description="Queries served from the projections; send X-Min-Position to read your writes.",
         lifespan=lifespan,
     )
+    names = tuple(views)
     app.state.settings = settings
     app.state.views = dict(views)
     app.state.progress = progress
     app.state.task_history = task_history
+    app.state.task_pages = task_pages
+    app.state.page_cache = PageCache(settings.read_cache_size, settings.read_cache_max_age_seconds)
 
     install_common(
         app,
@@ -87,9 +97,11 @@ def create_app(
         verifier=TokenVerifier(key_set, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
         readiness=health.check,
         domain_error=DomainError,
+        # Every read answer says how fresh it is: routes set the exact position their rows
+        # reflect; any other answer (401, 404, 503 ...) gets the latest position known.
+        default_headers=lambda: ((POSITION_HEADER, str(progress.position_of(names))),),
     )
 
-    app.add_middleware(ProjectionPositionMiddleware, progress=progress, names=tuple(views))
     app.include_router(tasks.router, prefix=API_PREFIX)
     app.include_router(recovery.router, prefix=API_PREFIX)
     app.include_router(users.router, prefix=API_PREFIX)
@@ -112,27 +124,3 @@ def read_positions(views: Mapping[str, ReadModelView]) -> dict[str, int]:
         except PersistenceError:
             positions[name] = 0  # its projector has not created its tables yet
     return positions
-
-
-class ProjectionPositionMiddleware:
-    """Every read answer says how fresh it is: routes set the exact position their rows
-    reflect; any other answer (401, 404, 503 ...) gets the latest position known."""
-
-    def __init__(self, app: ASGIApp, progress: ProjectionProgress, names: tuple[str, ...]) -> None:
-        self.app = app
-        self.progress = progress
-        self.names = names
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_position(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                if POSITION_HEADER not in headers:
-                    headers[POSITION_HEADER] = str(self.progress.position_of(self.names))
-            await send(message)
-
-        await self.app(scope, receive, send_with_position)

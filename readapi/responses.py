@@ -26,15 +26,23 @@ def read_response(request: Request, payload: Any, position: int) -> Response:
         body = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
         body = jsonable_encoder(body)
         data, meta = body.get("data"), body.get("meta", {})
-    data_json = _json_of(data)
-    meta = jsonable_encoder(meta)
+    return answer_response(request, json_answer(_json_of(data), jsonable_encoder(meta)), position)
+
+
+def json_answer(data_json: bytes, meta: dict[str, Any]) -> tuple[bytes, str]:
+    """The body `{"data": ..., "meta": ...}` around serialised data, and its ETag."""
     # The tag covers what the client sees change: the data and the paging, not the position,
     # which moves with every other user's events and would defeat cheap polling.
     etag = entity_tag(data_json, {key: value for key, value in meta.items() if key != "position"})
+    return b'{"data":' + data_json + b',"meta":' + _JSON.dump_json(meta) + b"}", etag
+
+
+def answer_response(request: Request, answer: tuple[bytes, str], position: int) -> Response:
+    """A 200 with the body and its ETag; a 304 when the client already has that body."""
+    content, etag = answer
     headers = {"ETag": etag, POSITION_HEADER: str(position), "Cache-Control": "no-cache"}
     if etag in _etags(request.headers.get("if-none-match", "")):
         return Response(status_code=304, headers=headers)
-    content = b'{"data":' + data_json + b',"meta":' + _JSON.dump_json(meta) + b"}"
     return Response(content, media_type="application/json", headers=headers)
 
 
