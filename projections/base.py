@@ -8,10 +8,12 @@ read API answer `X-Min-Position` within milliseconds instead of polling.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import functools
+import inspect
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
@@ -31,6 +33,31 @@ _END_SNAPSHOT = SQL("COMMIT")
 _ASYNC_COMMIT = SQL("SET LOCAL synchronous_commit TO off")
 # Batches of at least this many events are written in pipeline mode (see session()).
 PIPELINE_FROM = 8
+# Statements rendered to bytes, by the identity of their `Composed` (kept alive alongside, so
+# that an identity is never reused while its entry lives). A view builds its statements once;
+# the bound only guards against a caller that builds one per call.
+_RENDERED_MAX = 4096
+_rendered: dict[int, tuple[Composed, bytes]] = {}
+
+Statement: TypeAlias = Composed | bytes
+
+
+def _render(statement: Statement, cursor: Cursor[DictRow]) -> bytes:
+    """`statement` as the bytes psycopg would send, rendered once per statement object.
+
+    psycopg renders a `Composed` again on every execute (`as_bytes`); for a text that never
+    changes that was several per cent of a rebuild.
+    """
+    if isinstance(statement, bytes):
+        return statement
+    found = _rendered.get(id(statement))
+    if found is not None and found[0] is statement:
+        return found[1]
+    rendered = statement.as_bytes(cursor)
+    if len(_rendered) >= _RENDERED_MAX:
+        _rendered.clear()
+    _rendered[id(statement)] = (statement, rendered)
+    return rendered
 
 
 class ViewSession:
@@ -44,12 +71,17 @@ class ViewSession:
         bind_storable_text(cursor.adapters)
         self.cursor = cursor
         self.position = 0
+        # Rows waiting for a set-based statement (see `append`), by statement, in first-use
+        # order.
+        self._rows: dict[bytes, list[tuple[Any, ...]]] = {}
 
-    def execute(self, statement: Composed, params: Sequence[Any] | dict[str, Any]) -> None:
-        self.cursor.execute(statement, params)
+    def execute(self, statement: Statement, params: Sequence[Any] | dict[str, Any]) -> None:
+        if self._rows:
+            self.flush()
+        self.cursor.execute(_render(statement, self.cursor), params)
 
     def fetchone(
-        self, statement: Composed, params: Sequence[Any] | dict[str, Any]
+        self, statement: Statement, params: Sequence[Any] | dict[str, Any]
     ) -> DictRow | None:
         """Run a statement whose row the handler needs now.
 
@@ -57,9 +89,35 @@ class ViewSession:
         statements may still be on their way, and a fetch on that cursor could be handed one
         of them (an INSERT's) instead of this statement's rows.
         """
+        if self._rows:
+            self.flush()
         cursor = self.cursor.connection.cursor()
         bind_storable_text(cursor.adapters)
-        return cursor.execute(statement, params).fetchone()
+        return cursor.execute(_render(statement, self.cursor), params).fetchone()
+
+    def append(self, statement: Statement, row: tuple[Any, ...]) -> None:
+        """Add `row` to the rows `statement` writes in one go: its parameters are one array per
+        column (`unnest(%s::uuid[], ...)`), and it runs once for all the rows appended since
+        the session's last other statement, before that statement (or the tracking record).
+
+        For rows only ever inserted (a log), where one statement per event was most of the
+        cost of a rebuild. Every other statement of the session, read or write, still sees
+        the rows appended before it; only the rows of different set-based statements may
+        reach their tables in another order than appended, so such statements must not
+        depend on each other.
+        """
+        key = _render(statement, self.cursor)
+        rows = self._rows.get(key)
+        if rows is None:
+            self._rows[key] = [row]
+        else:
+            rows.append(row)
+
+    def flush(self) -> None:
+        """Write the appended rows now."""
+        pending, self._rows = self._rows, {}
+        for statement, rows in pending.items():
+            self.cursor.execute(statement, [list(column) for column in zip(*rows, strict=True)])
 
 
 class ReadModelView(PostgresTrackingRecorder):
@@ -74,6 +132,7 @@ class ReadModelView(PostgresTrackingRecorder):
         # The view's own tables (the tracking table aside), for rebuilds to move them.
         self.table_names: list[str] = []
         self._notify = SQL("SELECT pg_notify(%s, %s)")
+        self._updates: dict[tuple[int, tuple[str, ...]], Composed] = {}
 
     def table(self, name: str) -> Composed:
         self.check_identifier_length(name)
@@ -98,10 +157,14 @@ class ReadModelView(PostgresTrackingRecorder):
             cursor.execute(_ASYNC_COMMIT)
             if pipelined:
                 with cursor.connection.pipeline():
-                    yield ViewSession(cursor)
+                    session = ViewSession(cursor)
+                    yield session
+                    session.flush()
                     self.track(cursor, tracking)
             else:
-                yield ViewSession(cursor)
+                session = ViewSession(cursor)
+                yield session
+                session.flush()
                 self.track(cursor, tracking)
 
     def update_row(
@@ -115,15 +178,21 @@ class ReadModelView(PostgresTrackingRecorder):
         at: datetime,
     ) -> None:
         """Set `columns` of row `row_id`, with the aggregate version, time and position."""
-        assignments: list[Composable] = [
-            SQL("{} = %({})s").format(Identifier(name), SQL(name)) for name in sorted(columns)
-        ]
-        assignments.append(
-            SQL("version = %(version)s, updated_at = %(at)s, last_position = %(position)s")
-        )
-        statement = SQL("UPDATE {} SET {} WHERE id = %(id)s").format(
-            table, SQL(", ").join(assignments)
-        )
+        names = tuple(sorted(columns))
+        key = (id(table), names)
+        statement = self._updates.get(key)
+        if statement is None:
+            # Built once per table and set of columns (the table lives as long as the view).
+            assignments: list[Composable] = [
+                SQL("{} = %({})s").format(Identifier(name), SQL(name)) for name in names
+            ]
+            assignments.append(
+                SQL("version = %(version)s, updated_at = %(at)s, last_position = %(position)s")
+            )
+            statement = SQL("UPDATE {} SET {} WHERE id = %(id)s").format(
+                table, SQL(", ").join(assignments)
+            )
+            self._updates[key] = statement
         params = {**columns, "version": version, "at": at, "position": session.position}
         session.execute(statement, {**params, "id": row_id})
 
@@ -177,6 +246,8 @@ class ReadModelView(PostgresTrackingRecorder):
 
 
 TView = TypeVar("TView", bound=ReadModelView)
+# A handler as found on the class: called with the projection, the event and the session.
+Handler: TypeAlias = Callable[[Any, Any, ViewSession], None]
 
 
 class ReadModelProjection(Projection[TView], Generic[TView]):
@@ -185,10 +256,39 @@ class ReadModelProjection(Projection[TView], Generic[TView]):
     Each subclass declares its own `@singledispatchmethod apply` whose default does nothing:
     events a read model doesn't show still advance its tracking with the batch. (Registering
     on an inherited dispatcher would register for every sibling projection too.)
+
+    Events are dispatched through a table per projection class (event class -> handler, or
+    None for the default), filled on the first event of each class: `singledispatchmethod`
+    builds a bound method on every call, a fifth of a rebuild's time. So the default is not
+    called at all; it must do nothing. A subclass may instead define `apply` as a plain
+    method; it is then called for every event.
     """
+
+    # Per projection class: event class -> handler (None: the event shows nothing here).
+    _handlers: ClassVar[dict[type[Any], Handler | None]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._handlers = {}
 
     def apply(self, domain_event: Any, session: ViewSession) -> None:
         raise NotImplementedError
+
+    @classmethod
+    def handler_for(cls, event_class: type[Any]) -> Handler | None:
+        """What `apply` does with an event of `event_class` (None: nothing)."""
+        if event_class in cls._handlers:
+            return cls._handlers[event_class]
+        apply = inspect.getattr_static(cls, "apply")
+        handler: Handler | None
+        if isinstance(apply, functools.singledispatchmethod):
+            cls.apply  # noqa: B018 (the library's dispatcher registers deferred handlers here)
+            chosen = apply.dispatcher.dispatch(event_class)
+            handler = None if chosen is apply.func else chosen
+        else:
+            handler = cls.apply
+        cls._handlers[event_class] = handler
+        return handler
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.process_batch([(domain_event, tracking.notification_id)], tracking)
@@ -199,9 +299,16 @@ class ReadModelProjection(Projection[TView], Generic[TView]):
             self.apply_all(events, session)
 
     def apply_all(self, events: Sequence[tuple[Any, int]], session: ViewSession) -> None:
+        handlers = self._handlers
         for domain_event, position in events:
-            session.position = position
-            self.apply(domain_event, session)
+            try:
+                handler = handlers[type(domain_event)]
+            except KeyError:
+                handler = self.handler_for(type(domain_event))
+            if handler is not None:
+                session.position = position
+                handler(self, domain_event, session)
+        session.flush()
 
 
 def open_datastore(
