@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
@@ -40,6 +40,7 @@ _RENDERED_MAX = 4096
 _rendered: dict[int, tuple[Composed, bytes]] = {}
 
 Statement: TypeAlias = Composed | bytes
+Params: TypeAlias = Sequence[Any] | dict[str, Any]
 
 
 def _render(statement: Statement, cursor: Cursor[DictRow]) -> bytes:
@@ -72,32 +73,52 @@ class ViewSession:
         self.cursor = cursor
         self.position = 0
         # Rows waiting for a set-based statement (see `append`), by statement, in first-use
-        # order.
+        # order; and a statement waiting to be run or replaced (see `execute_later`). At most
+        # one of the two waits at any time.
         self._rows: dict[bytes, list[tuple[Any, ...]]] = {}
+        self._later: tuple[Hashable, bytes, Params] | None = None
 
-    def execute(self, statement: Statement, params: Sequence[Any] | dict[str, Any]) -> None:
-        if self._rows:
-            self.flush()
+    def execute(self, statement: Statement, params: Params) -> None:
+        self.flush()
         self.cursor.execute(_render(statement, self.cursor), params)
 
-    def fetchone(
-        self, statement: Statement, params: Sequence[Any] | dict[str, Any]
-    ) -> DictRow | None:
+    def fetchone(self, statement: Statement, params: Params) -> DictRow | None:
         """Run a statement whose row the handler needs now.
 
         On a cursor of its own: in pipeline mode, results of the session cursor's earlier
         statements may still be on their way, and a fetch on that cursor could be handed one
         of them (an INSERT's) instead of this statement's rows.
         """
-        if self._rows:
-            self.flush()
+        self.flush()
         cursor = self.cursor.connection.cursor()
         bind_storable_text(cursor.adapters)
         return cursor.execute(_render(statement, self.cursor), params).fetchone()
 
+    def execute_later(self, key: Hashable, statement: Statement, params: Params) -> None:
+        """Run `statement` before the session's next other statement, unless that is one of
+        `execute_beside(key, ...)` (which then runs first) or `execute_later(key, ...)`
+        (which replaces this one).
+
+        For a statement that the next one with the same key overwrites entirely, and that
+        only reads what the `execute_beside` statements of its key write: a task's counts,
+        recounted after each change to its subtasks, are then recounted once after a run of
+        such changes (a catch-up applies a task's events one after another), with the same
+        result.
+        """
+        if self._later is None or self._later[0] != key:
+            self.flush()
+        self._later = (key, _render(statement, self.cursor), params)
+
+    def execute_beside(self, key: Hashable, statement: Statement, params: Params) -> None:
+        """Run `statement` now, ahead of the statement waiting under `key` (see
+        `execute_later`), which then sees what it wrote."""
+        if self._later is None or self._later[0] != key:
+            self.flush()
+        self.cursor.execute(_render(statement, self.cursor), params)
+
     def append(self, statement: Statement, row: tuple[Any, ...]) -> None:
         """Add `row` to the rows `statement` writes in one go: its parameters are one array per
-        column (`unnest(%s::uuid[], ...)`), and it runs once for all the rows appended since
+        column (`unnest(%b::uuid[], ...)`), and it runs once for all the rows appended since
         the session's last other statement, before that statement (or the tracking record).
 
         For rows only ever inserted (a log), where one statement per event was most of the
@@ -106,6 +127,8 @@ class ViewSession:
         reach their tables in another order than appended, so such statements must not
         depend on each other.
         """
+        if self._later is not None:
+            self.flush()
         key = _render(statement, self.cursor)
         rows = self._rows.get(key)
         if rows is None:
@@ -114,10 +137,16 @@ class ViewSession:
             rows.append(row)
 
     def flush(self) -> None:
-        """Write the appended rows now."""
-        pending, self._rows = self._rows, {}
-        for statement, rows in pending.items():
-            self.cursor.execute(statement, [list(column) for column in zip(*rows, strict=True)])
+        """Run what waits (appended rows, a statement waiting to be replaced) now."""
+        if self._later is not None:
+            _, statement, params = self._later
+            self._later = None
+            self.cursor.execute(statement, params)
+        if self._rows:
+            pending, self._rows = self._rows, {}
+            for statement, rows in pending.items():
+                columns = [list(column) for column in zip(*rows, strict=True)]
+                self.cursor.execute(statement, columns)
 
 
 class ReadModelView(PostgresTrackingRecorder):
