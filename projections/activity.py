@@ -30,7 +30,8 @@ COLUMNS = (
     " event_type, version"
 )
 EXPORT_COLUMNS = tuple(column.strip() for column in COLUMNS.split(","))
-OWNER_CACHE_SIZE = 100_000
+# Owners remembered, in each of two generations: at most twice this many (a few MB).
+OWNER_CACHE_SIZE = 32_768
 # Events about a part of their aggregate (a task's subtask, note or reminder; a notification)
 # name the part, not the aggregate, as their entity.
 _PART_EVENT = re.compile(r"^(Subtask|Note|Notification|Reminder)s?(\w+)$")
@@ -184,7 +185,12 @@ class ActivityProjection(ReadModelProjection[ActivityView]):
         super().__init__(view)
         # Owners never change, so a remembered one stays right even if the batch that found
         # it rolls back (the batch is applied again). Saves a query per event on catch-up.
+        # Two generations: when the newer is full it becomes the older one, so the owners in
+        # use stay remembered (an owner found in the older one moves back into the newer).
         self._owners: dict[UUID, UUID] = {}
+        self._older_owners: dict[UUID, UUID] = {}
+        # One object per user for all the entities they own, however many events named them.
+        self._users: dict[UUID, UUID] = {}
 
     def apply(self, domain_event: Any, session: ViewSession) -> None:
         """Every event is a row; its first event also says whose its aggregate is."""
@@ -193,12 +199,18 @@ class ActivityProjection(ReadModelProjection[ActivityView]):
         if owner is not None:
             self.view.own(session, entity_id, owner)
         else:
-            owner = self._owners.get(entity_id) or self.view.owner_of(session, entity_id)
+            owner = (
+                self._owners.get(entity_id)
+                or self._older_owners.get(entity_id)
+                or self.view.owner_of(session, entity_id)
+            )
         if owner is None:
             return  # an event of nobody's (none exist today): nothing to show anyone
         if len(self._owners) >= OWNER_CACHE_SIZE:
-            self._owners.clear()
-        self._owners[entity_id] = owner
+            self._older_owners, self._owners = self._owners, {}
+            if len(self._users) >= OWNER_CACHE_SIZE:
+                self._users.clear()
+        self._owners[entity_id] = self._users.setdefault(owner, owner)
         self.view.record(session, describe(domain_event, owner))
 
     @staticmethod
