@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 from uuid import UUID
 
 from psycopg.sql import SQL, Composable, Composed, Identifier
@@ -30,7 +30,8 @@ COLUMNS = (
     " event_type, version"
 )
 EXPORT_COLUMNS = tuple(column.strip() for column in COLUMNS.split(","))
-OWNER_CACHE_SIZE = 100_000
+# Owners remembered, in each of two generations: at most twice this many (a few MB).
+OWNER_CACHE_SIZE = 32_768
 # Events about a part of their aggregate (a task's subtask, note or reminder; a notification)
 # name the part, not the aggregate, as their entity.
 _PART_EVENT = re.compile(r"^(Subtask|Note|Notification|Reminder)s?(\w+)$")
@@ -97,26 +98,37 @@ class ActivityView(ReadModelView):
         stamps = SQL("{}.{}").format(
             Identifier(EVENTS_SCHEMA), Identifier(f"{EVENT_STORE_NAME}_event_requests")
         )
-        self._own = SQL("INSERT INTO {} VALUES (%s, %s) ON CONFLICT DO NOTHING").format(owners)
+        # Both written set-based: the rows of a batch are appended to the session and go in
+        # with one statement each (the log's rows are only ever inserted; an owner only once).
+        # The arrays are sent in binary (`%b`): psycopg writes their text form in Python, at
+        # several times the cost.
+        self._own = SQL(
+            "INSERT INTO {} SELECT * FROM unnest(%b::uuid[], %b::uuid[]) ON CONFLICT DO NOTHING"
+        ).format(owners)
         self._owner = SQL("SELECT user_id FROM {} WHERE entity_id = %s").format(owners)
         self._insert = SQL(
             "INSERT INTO {activity} (position, user_id, occurred_at, actor, entity_type,"
             " entity_id, action, summary, request_id, event_type, version)"
-            " VALUES (%(position)s, %(user_id)s, %(occurred_at)s, %(actor)s, %(entity_type)s,"
-            " %(entity_id)s, %(action)s, %(summary)s,"
-            " (SELECT request_id FROM {stamps} WHERE notification_id = %(position)s),"
-            " %(event_type)s, %(version)s)"
+            " SELECT r.position, r.user_id, r.occurred_at, r.actor, r.entity_type, r.entity_id,"
+            " r.action, r.summary,"
+            " (SELECT request_id FROM {stamps} WHERE notification_id = r.position),"
+            " r.event_type, r.version"
+            " FROM unnest(%b::bigint[], %b::uuid[], %b::timestamptz[], %b::text[], %b::text[],"
+            " %b::uuid[], %b::text[], %b::text[], %b::text[], %b::integer[])"
+            " AS r(position, user_id, occurred_at, actor, entity_type, entity_id, action,"
+            " summary, event_type, version)"
         ).format(activity=activity, stamps=stamps)
 
     def own(self, session: ViewSession, entity_id: UUID, user_id: UUID) -> None:
-        session.execute(self._own, (entity_id, user_id))
+        session.append(self._own, (entity_id, user_id))
 
     def owner_of(self, session: ViewSession, entity_id: UUID) -> UUID | None:
         row = session.fetchone(self._owner, (entity_id,))
         return row["user_id"] if row else None
 
-    def record(self, session: ViewSession, row: dict[str, Any]) -> None:
-        session.execute(self._insert, {**row, "position": session.position})
+    def record(self, session: ViewSession, row: ActivityRow) -> None:
+        """Add the event's row (`describe`) to the log, at the session's position."""
+        session.append(self._insert, (session.position, *row))
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -173,7 +185,12 @@ class ActivityProjection(ReadModelProjection[ActivityView]):
         super().__init__(view)
         # Owners never change, so a remembered one stays right even if the batch that found
         # it rolls back (the batch is applied again). Saves a query per event on catch-up.
+        # Two generations: when the newer is full it becomes the older one, so the owners in
+        # use stay remembered (an owner found in the older one moves back into the newer).
         self._owners: dict[UUID, UUID] = {}
+        self._older_owners: dict[UUID, UUID] = {}
+        # One object per user for all the entities they own, however many events named them.
+        self._users: dict[UUID, UUID] = {}
 
     def apply(self, domain_event: Any, session: ViewSession) -> None:
         """Every event is a row; its first event also says whose its aggregate is."""
@@ -182,12 +199,18 @@ class ActivityProjection(ReadModelProjection[ActivityView]):
         if owner is not None:
             self.view.own(session, entity_id, owner)
         else:
-            owner = self._owners.get(entity_id) or self.view.owner_of(session, entity_id)
+            owner = (
+                self._owners.get(entity_id)
+                or self._older_owners.get(entity_id)
+                or self.view.owner_of(session, entity_id)
+            )
         if owner is None:
             return  # an event of nobody's (none exist today): nothing to show anyone
         if len(self._owners) >= OWNER_CACHE_SIZE:
-            self._owners.clear()
-        self._owners[entity_id] = owner
+            self._older_owners, self._owners = self._owners, {}
+            if len(self._users) >= OWNER_CACHE_SIZE:
+                self._users.clear()
+        self._owners[entity_id] = self._users.setdefault(owner, owner)
         self.view.record(session, describe(domain_event, owner))
 
     @staticmethod
@@ -206,30 +229,71 @@ class ActivityProjection(ReadModelProjection[ActivityView]):
         )
 
 
-def describe(domain_event: Any, owner: UUID) -> dict[str, Any]:
-    """The row of an event: what happened to what, in words a person reads."""
-    aggregate, _, name = type(domain_event).__qualname__.partition(".")
-    entity_type, entity_id = _snake(aggregate), domain_event.originator_id
+class ActivityRow(NamedTuple):
+    """An event's row of the log, but for its position (the session's)."""
+
+    user_id: UUID
+    occurred_at: datetime
+    actor: str
+    entity_type: str
+    entity_id: UUID
+    action: str
+    summary: str
+    event_type: str
+    version: int
+
+
+@dataclass(frozen=True)
+class _Naming:
+    """What an event's class alone says about its rows: worked out once per class."""
+
+    event_type: str
+    entity_type: str
+    action: str
+    # A part event's field naming the part (`subtask_id`), with the part's words; None where
+    # the event is about its aggregate.
+    part: tuple[str, str, str] | None
+
+
+_namings: dict[type[Any], _Naming] = {}
+
+
+def _naming(event_class: type[Any]) -> _Naming:
+    found = _namings.get(event_class)
+    if found is None:
+        found = _namings[event_class] = _name(event_class)
+    return found
+
+
+def _name(event_class: type[Any]) -> _Naming:
+    event_type = event_class.__qualname__
+    aggregate, _, name = event_type.partition(".")
     part = _PART_EVENT.match(name)
-    part_id = f"{part.group(1).lower()}_id" if part else ""
-    if part and hasattr(domain_event, part_id):
-        entity_type, entity_id, name = (
-            part.group(1).lower(),
-            getattr(domain_event, part_id),
-            part.group(2),
-        )
-    action = _snake(name)
-    return {
-        "user_id": owner,
-        "occurred_at": domain_event.timestamp,
-        "actor": str(owner),
-        "entity_type": entity_type,
-        "entity_id": entity_id,
-        "action": action,
-        "summary": _summary(domain_event, entity_type, action),
-        "event_type": type(domain_event).__qualname__,
-        "version": domain_event.originator_version,
-    }
+    naming = None
+    if part:
+        entity_type = part.group(1).lower()
+        naming = (f"{entity_type}_id", entity_type, _snake(part.group(2)))
+    return _Naming(event_type, _snake(aggregate), _snake(name), naming)
+
+
+def describe(domain_event: Any, owner: UUID) -> ActivityRow:
+    """The row of an event: what happened to what, in words a person reads."""
+    naming = _naming(type(domain_event))
+    entity_type, entity_id, action = naming.entity_type, domain_event.originator_id, naming.action
+    if naming.part is not None and hasattr(domain_event, naming.part[0]):
+        entity_id = getattr(domain_event, naming.part[0])
+        entity_type, action = naming.part[1], naming.part[2]
+    return ActivityRow(
+        owner,
+        domain_event.timestamp,
+        str(owner),
+        entity_type,
+        entity_id,
+        action,
+        _summary(domain_event, entity_type, action),
+        naming.event_type,
+        domain_event.originator_version,
+    )
 
 
 def _summary(domain_event: Any, entity_type: str, action: str) -> str:

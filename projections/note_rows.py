@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from projections.task_list import TaskListView
 
 NOTE_COLUMNS = "id, content, source, created_at, updated_at"
+# The key of a task's note count waiting to be recounted (see ViewSession.execute_later).
+COUNTS = "note_count"
 
 
 class NoteRows:
@@ -54,6 +56,9 @@ class NoteRows:
             SQL(NOTE_COLUMNS), notes
         )
 
+    # A task's note rows are written beside its recount (ViewSession.execute_later): a run of
+    # changes to the notes of one task is recounted once, after the last of them.
+
     def add(
         self,
         session: ViewSession,
@@ -63,17 +68,23 @@ class NoteRows:
         source: str,
         at: datetime,
     ) -> None:
-        session.execute(self._add, (note_id, task_id, content, source, at, at, session.position))
+        row = (note_id, task_id, content, source, at, at, session.position)
+        session.execute_beside((COUNTS, task_id), self._add, row)
 
-    def edit(self, session: ViewSession, note_id: UUID, content: str, at: datetime) -> None:
-        session.execute(self._edit, (content, at, session.position, note_id))
+    def edit(
+        self, session: ViewSession, task_id: UUID, note_id: UUID, content: str, at: datetime
+    ) -> None:
+        params = (content, at, session.position, note_id)
+        session.execute_beside((COUNTS, task_id), self._edit, params)
 
-    def remove(self, session: ViewSession, note_id: UUID) -> None:
-        session.execute(self._remove, (note_id,))
+    def remove(self, session: ViewSession, task_id: UUID, note_id: UUID) -> None:
+        session.execute_beside((COUNTS, task_id), self._remove, (note_id,))
 
     def recount(self, session: ViewSession, task_id: UUID, version: int, at: datetime) -> None:
         params = {"task_id": task_id, "version": version, "at": at}
-        session.execute(self._recount, {**params, "position": session.position})
+        session.execute_later(
+            (COUNTS, task_id), self._recount, {**params, "position": session.position}
+        )
 
     def of_task(self, cursor: Any, task_id: UUID) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = cursor.execute(self._of_task, (task_id,)).fetchall()

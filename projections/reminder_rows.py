@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from projections.task_list import TaskListView
 
 REMINDER_COLUMNS = "id, remind_at, offset_minutes, fires_at, status, fired_at, late"
+# The key of a task's reminder count waiting to be recounted (see ViewSession.execute_later).
+COUNTS = "reminder_count"
 
 
 @dataclass(frozen=True)
@@ -92,35 +94,48 @@ class ReminderRows:
         at: datetime,
     ) -> None:
         """`time` is (remind_at, offset_minutes, fires_at)."""
-        session.execute(self._add, (reminder_id, task_id, *time, at, session.position))
+        row = (reminder_id, task_id, *time, at, session.position)
+        session.execute_beside((COUNTS, task_id), self._add, row)
+
+    # A task's reminder rows are written beside its recount (ViewSession.execute_later): a run
+    # of changes to the reminders of one task is recounted once, after the last of them.
 
     def set_time(
         self,
         session: ViewSession,
+        task_id: UUID,
         reminder_id: UUID,
         time: tuple[datetime | None, int | None, datetime],
     ) -> None:
-        session.execute(self._set_time, (*time, session.position, reminder_id))
+        params = (*time, session.position, reminder_id)
+        session.execute_beside((COUNTS, task_id), self._set_time, params)
 
-    def move(self, session: ViewSession, reminder_id: UUID, fires_at: datetime) -> None:
-        session.execute(self._move, (fires_at, session.position, reminder_id))
+    def move(
+        self, session: ViewSession, task_id: UUID, reminder_id: UUID, fires_at: datetime
+    ) -> None:
+        params = (fires_at, session.position, reminder_id)
+        session.execute_beside((COUNTS, task_id), self._move, params)
 
     def close(
         self,
         session: ViewSession,
+        task_id: UUID,
         reminder_id: UUID,
         status: str,
         fired_at: datetime | None = None,
         late: bool = False,
     ) -> None:
-        session.execute(self._close, (status, fired_at, late, session.position, reminder_id))
+        params = (status, fired_at, late, session.position, reminder_id)
+        session.execute_beside((COUNTS, task_id), self._close, params)
 
-    def remove(self, session: ViewSession, reminder_id: UUID) -> None:
-        session.execute(self._remove, (reminder_id,))
+    def remove(self, session: ViewSession, task_id: UUID, reminder_id: UUID) -> None:
+        session.execute_beside((COUNTS, task_id), self._remove, (reminder_id,))
 
     def recount(self, session: ViewSession, task_id: UUID, version: int, at: datetime) -> None:
         params = {"task_id": task_id, "version": version, "at": at}
-        session.execute(self._recount, {**params, "position": session.position})
+        session.execute_later(
+            (COUNTS, task_id), self._recount, {**params, "position": session.position}
+        )
 
     def of_task(self, cursor: Any, task_id: UUID) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = cursor.execute(self._of_task, (task_id,)).fetchall()

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from projections.task_list import TaskListView
 
 SUBTASK_COLUMNS = "id, title, completed, position"
+# The key of a task's subtask counts waiting to be recounted (see ViewSession.execute_later).
+COUNTS = "subtask_counts"
 
 
 class SubtaskRows:
@@ -72,25 +74,36 @@ class SubtaskRows:
             SQL(SUBTASK_COLUMNS), subtasks
         )
 
+    # A task's subtask rows are written beside its recount (ViewSession.execute_later): a run
+    # of changes to the subtasks of one task is recounted once, after the last of them.
+
     def add(self, session: ViewSession, task_id: UUID, subtask_id: UUID, title: str) -> None:
         params = {"id": subtask_id, "task_id": task_id, "title": title}
-        session.execute(self._add, {**params, "position": session.position})
+        session.execute_beside(
+            (COUNTS, task_id), self._add, {**params, "position": session.position}
+        )
 
-    def set(self, session: ViewSession, subtask_id: UUID, column: str, value: Any) -> None:
-        session.execute(self._set[column], (value, session.position, subtask_id))
+    def set(
+        self, session: ViewSession, task_id: UUID, subtask_id: UUID, column: str, value: Any
+    ) -> None:
+        session.execute_beside(
+            (COUNTS, task_id), self._set[column], (value, session.position, subtask_id)
+        )
 
     def remove(self, session: ViewSession, subtask_id: UUID) -> None:
         removed = session.fetchone(self._remove, (subtask_id,))
         if removed is not None:
             session.execute(self._close_gap, (removed["task_id"], removed["position"]))
 
-    def reorder(self, session: ViewSession, order: list[UUID]) -> None:
-        session.execute(self._reorder, (session.position, order))
+    def reorder(self, session: ViewSession, task_id: UUID, order: list[UUID]) -> None:
+        session.execute_beside((COUNTS, task_id), self._reorder, (session.position, order))
 
     def recount(self, session: ViewSession, task_id: UUID, version: int, at: datetime) -> None:
         """The task's counts, version and update time after a change to its subtasks."""
         params = {"task_id": task_id, "version": version, "at": at}
-        session.execute(self._recount, {**params, "position": session.position})
+        session.execute_later(
+            (COUNTS, task_id), self._recount, {**params, "position": session.position}
+        )
 
     def of_task(self, cursor: Any, task_id: UUID) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = cursor.execute(self._of_task, (task_id,)).fetchall()

@@ -384,17 +384,17 @@ class TaskListProjection(ReadModelProjection[TaskListView]):
 
     @apply.register
     def task_subtask_renamed(self, event: Task.SubtaskRenamed, session: ViewSession) -> None:
-        self.view.subtasks.set(session, event.subtask_id, "title", event.title)
+        self.view.subtasks.set(session, event.originator_id, event.subtask_id, "title", event.title)
         self._recount(event, session)
 
     @apply.register
     def task_subtask_completed(self, event: Task.SubtaskCompleted, session: ViewSession) -> None:
-        self.view.subtasks.set(session, event.subtask_id, "completed", True)
+        self.view.subtasks.set(session, event.originator_id, event.subtask_id, "completed", True)
         self._recount(event, session)
 
     @apply.register
     def task_subtask_reopened(self, event: Task.SubtaskReopened, session: ViewSession) -> None:
-        self.view.subtasks.set(session, event.subtask_id, "completed", False)
+        self.view.subtasks.set(session, event.originator_id, event.subtask_id, "completed", False)
         self._recount(event, session)
 
     @apply.register
@@ -404,7 +404,7 @@ class TaskListProjection(ReadModelProjection[TaskListView]):
 
     @apply.register
     def task_subtasks_reordered(self, event: Task.SubtasksReordered, session: ViewSession) -> None:
-        self.view.subtasks.reorder(session, event.order)
+        self.view.subtasks.reorder(session, event.originator_id, event.order)
         self._recount(event, session)
 
     def _recount(self, event: Task.Event, session: ViewSession) -> None:
@@ -426,12 +426,14 @@ class TaskListProjection(ReadModelProjection[TaskListView]):
 
     @apply.register
     def task_note_edited(self, event: Task.NoteEdited, session: ViewSession) -> None:
-        self.view.notes.edit(session, event.note_id, event.content, event.timestamp)
+        self.view.notes.edit(
+            session, event.originator_id, event.note_id, event.content, event.timestamp
+        )
         self._recount_notes(event, session)
 
     @apply.register
     def task_note_removed(self, event: Task.NoteRemoved, session: ViewSession) -> None:
-        self.view.notes.remove(session, event.note_id)
+        self.view.notes.remove(session, event.originator_id, event.note_id)
         self._recount_notes(event, session)
 
     def _recount_notes(self, event: Task.Event, session: ViewSession) -> None:
@@ -459,7 +461,10 @@ class TaskListProjection(ReadModelProjection[TaskListView]):
     @apply.register
     def task_reminder_changed(self, event: Task.ReminderChanged, session: ViewSession) -> None:
         self.view.reminders.set_time(
-            session, event.reminder_id, (event.remind_at, event.offset_minutes, event.fires_at)
+            session,
+            event.originator_id,
+            event.reminder_id,
+            (event.remind_at, event.offset_minutes, event.fires_at),
         )
         self._recount_reminders(event, session)
 
@@ -467,22 +472,24 @@ class TaskListProjection(ReadModelProjection[TaskListView]):
     def task_reminder_rescheduled(
         self, event: Task.ReminderRescheduled, session: ViewSession
     ) -> None:
-        self.view.reminders.move(session, event.reminder_id, event.fires_at)
+        self.view.reminders.move(session, event.originator_id, event.reminder_id, event.fires_at)
         self._recount_reminders(event, session)
 
     @apply.register
     def task_reminder_removed(self, event: Task.ReminderRemoved, session: ViewSession) -> None:
-        self.view.reminders.remove(session, event.reminder_id)
+        self.view.reminders.remove(session, event.originator_id, event.reminder_id)
         self._recount_reminders(event, session)
 
     @apply.register
     def task_reminder_fired(self, event: Task.ReminderFired, session: ViewSession) -> None:
-        self.view.reminders.close(session, event.reminder_id, "fired", event.fired_at, event.late)
+        self.view.reminders.close(
+            session, event.originator_id, event.reminder_id, "fired", event.fired_at, event.late
+        )
         self._recount_reminders(event, session)
 
     @apply.register
     def task_reminder_skipped(self, event: Task.ReminderSkipped, session: ViewSession) -> None:
-        self.view.reminders.close(session, event.reminder_id, "skipped")
+        self.view.reminders.close(session, event.originator_id, event.reminder_id, "skipped")
         self._recount_reminders(event, session)
 
     def _recount_reminders(self, event: Task.Event, session: ViewSession) -> None:

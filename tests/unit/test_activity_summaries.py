@@ -41,7 +41,7 @@ def test_reminder_and_template_events_read_well_in_the_activity_log(clock: Clock
     notifications = app.recorder.select_notifications(start=1, limit=1000)
     events = [app.mapper.to_domain_event(n) for n in notifications]
     rows = [describe(e, actor.user_id) for e in events]
-    said = {(r["entity_type"], r["action"], r["summary"]) for r in rows}
+    said = {(r.entity_type, r.action, r.summary) for r in rows}
     assert {
         ("reminder", "added", "reminder added"),
         ("reminder", "fired", "reminder fired late"),
@@ -53,8 +53,8 @@ def test_reminder_and_template_events_read_well_in_the_activity_log(clock: Clock
             "task template occurrence skipped for 2026-11-25 09:00 UTC: TASK_LIMIT_EXCEEDED",
         ),
     } <= said
-    fired = next(r for r in rows if r["action"] == "fired")
-    assert fired["entity_id"] == reminder_id
+    fired = next(r for r in rows if r.action == "fired")
+    assert fired.entity_id == reminder_id
     # A template's first event names its owner, so every later event has a row for them.
     created = next(e for e in events if isinstance(e, TaskTemplate.Created))
     assert ActivityProjection._owner_named_by(created) == actor.user_id
