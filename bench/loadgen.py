@@ -263,7 +263,12 @@ async def lag(spec: dict[str, Any], requests: Requests, report: Report) -> None:
 
     async def one(number: int) -> None:
         client = idle.pop() if idle else Connection(host, port)
-        status, answer, content = await requests.patch(client, number)
+        try:
+            status, answer, content = await requests.patch(client, number)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            report.errors += 1
+            await client.close()
+            return
         answered_at = time.time()
         idle.append(client)
         report.statuses[status] += 1

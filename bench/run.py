@@ -143,8 +143,11 @@ def load(spec: dict[str, Any]) -> dict[str, Any]:
         [sys.executable, "-m", "bench.loadgen", json.dumps(spec)],
         cwd=ROOT,
         capture_output=True,
-        check=True,
+        check=False,
     )
+    if done.returncode != 0:
+        msg = f"the load generator failed ({spec['mode']}): {done.stderr.decode()[-2000:]}"
+        raise RuntimeError(msg)
     report: dict[str, Any] = json.loads(done.stdout)
     report["load_cpu_share"] = report["cpu_seconds"] / max(report["wall_seconds"], 1e-9)
     return report
