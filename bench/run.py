@@ -83,14 +83,16 @@ class Service:
     children: dict[str, Child] = field(default_factory=dict)
     served: dict[str, int] = field(default_factory=dict)
 
-    def start(self, name: str) -> Child:
-        """Start a process of the service; `readapi-2` is a second read API process."""
+    def start(self, name: str, **env: str) -> Child:
+        """Start a process of the service (`readapi-2`: another read API process), with `env`
+        on top of the service's environment."""
+        environment = {**self.env, **env}
         if name == "projector":
-            child = start(name, ["-m", "perpetua", "projector"], self.env, self.scratch)
+            child = start(name, ["-m", "perpetua", "projector"], environment, self.scratch)
         else:
             port = free_port()
             args = ["-m", "perpetua", name.partition("-")[0], "--port", str(port)]
-            child = start(name, args, self.env, self.scratch, port=port)
+            child = start(name, args, environment, self.scratch, port=port)
         self.children[name] = child
         self.served.setdefault(name, 0)
         return child
@@ -265,8 +267,17 @@ def more_processes(
 
 
 def read_p50(service: Service) -> list[float]:
-    """`GET /tasks` p50 for the reader, one client at a time, per repetition."""
-    readapi = service.children["readapi"]
+    """`GET /tasks` p50 for the reader, one client at a time, per repetition, from a read API
+    without its page cache: a cached page never touches the database, and what scales with
+    the store, if anything, is the query."""
+    readapi = service.start("readapi-uncached", READ_CACHE_SIZE="0")
+    try:
+        return _read_p50(service, readapi)
+    finally:
+        service.stop("readapi-uncached")
+
+
+def _read_p50(service: Service, readapi: Child) -> list[float]:
     values = []
     for _ in range(REPEAT):
         report = load(
@@ -281,7 +292,6 @@ def read_p50(service: Service) -> list[float]:
                 "request": {"kind": "get", "path": "/api/v1/tasks?limit=50"},
             }
         )
-        served(service, "readapi", report)
         values.append(statistics.median(report["latencies_ms"]))
     return values
 
