@@ -11,16 +11,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import threading
 import uuid
 import wave
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from infra.audio import wav_duration_seconds
+from tests.fakes.loopback import LoopbackPostServer
 
 Mode = Literal["ok", "error_500", "timeout"]
 
@@ -88,66 +88,26 @@ def listen_response(audio: bytes, transcript: str, duration: float) -> dict[str,
     }
 
 
-class FakeDeepgram:
+class FakeDeepgram(LoopbackPostServer[ListenRequest]):
+    path = LISTEN_PATH
+
     def __init__(self, api_key: str = API_KEY) -> None:
+        super().__init__()
         self.api_key = api_key
         self.mode: Mode = "ok"
         self.transcript = DEFAULT_TRANSCRIPT
         self.next_body: object | None = None  # answered as JSON instead of the real shape
-        self.timeout_sleep_seconds = 3.0
-        self.requests: list[ListenRequest] = []
-        self._calls = 0
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
-        fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                url = urlsplit(self.path)
-                if url.path != LISTEN_PATH:
-                    self.send_error(404)
-                    return
-                audio = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                request = ListenRequest(
-                    parse_qs(url.query), self.headers.get("Content-Type"), len(audio)
-                )
-                with fake._lock:
-                    fake._calls += 1
-                    fake.requests.append(request)
-                fake._answer(self, audio)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        # A short poll interval: shutdown() waits for it, and every test ends with one.
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    @property
-    def calls(self) -> int:
-        with self._lock:
-            return self._calls
-
-    def __enter__(self) -> FakeDeepgram:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._closing.set()  # wakes handlers sleeping in "timeout" mode
-        self.server.shutdown()
-        self.server.server_close()
+    def _received(self, handler: BaseHTTPRequestHandler, query: str, audio: bytes) -> None:
+        content_type = handler.headers.get("Content-Type")
+        self._record(ListenRequest(parse_qs(query), content_type, len(audio)))
+        self._answer(handler, audio)
 
     def _answer(self, handler: BaseHTTPRequestHandler, audio: bytes) -> None:
         if handler.headers.get("Authorization") != f"Token {self.api_key}":
             _send_json(handler, 401, _error("INVALID_AUTH", "Invalid credentials."))
             return
-        if self.mode == "timeout" and self._closing.wait(self.timeout_sleep_seconds):
+        if self.mode == "timeout" and self._sleep_for_timeout():
             return  # shutting down: nobody is waiting for this answer any more
         if self.mode == "error_500":
             _send_json(handler, 500, _error("INTERNAL_SERVER_ERROR", "Something went wrong."))

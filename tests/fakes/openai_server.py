@@ -10,13 +10,13 @@ scripts the content, for hostile answers.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 
 from infra.ai_providers import SUBTASKS_SCHEMA_NAME
+from tests.fakes.loopback import LoopbackPostServer
 
 Mode = Literal["ok", "error_500", "timeout", "invalid_json", "not_a_completion"]
 
@@ -82,60 +82,22 @@ def completion(body: dict[str, Any], content: str) -> dict[str, Any]:
     }
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackPostServer[dict[str, Any]]):
+    path = COMPLETIONS_PATH
+    url_suffix = "/v1"
+
     def __init__(self) -> None:
+        super().__init__()
         self.mode: Mode = "ok"
         self.next_content: str | None = None
-        # Longer than the client's timeout in the tests; cut short when the server closes.
-        self.timeout_sleep_seconds = 3.0
-        self.requests: list[dict[str, Any]] = []
-        self._calls = 0
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
-        fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                if self.path != COMPLETIONS_PATH:
-                    self.send_error(404)
-                    return
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                with fake._lock:
-                    fake._calls += 1
-                    fake.requests.append(body)
-                fake._answer(self, body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        # A short poll interval: shutdown() waits for it, and every test ends with one.
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    @property
-    def calls(self) -> int:
-        """Requests received on the completions route."""
-        with self._lock:
-            return self._calls
-
-    def __enter__(self) -> FakeOpenAI:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._closing.set()  # wakes handlers sleeping in "timeout" mode
-        self.server.shutdown()
-        self.server.server_close()
+    def _received(self, handler: BaseHTTPRequestHandler, query: str, raw: bytes) -> None:
+        body = json.loads(raw or b"{}")
+        self._record(body)
+        self._answer(handler, body)
 
     def _answer(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
-        if self.mode == "timeout" and self._closing.wait(self.timeout_sleep_seconds):
+        if self.mode == "timeout" and self._sleep_for_timeout():
             return  # shutting down: nobody is waiting for this answer any more
         if self.mode == "error_500":
             error = {"error": {"message": "The server had an error", "type": "server_error"}}
