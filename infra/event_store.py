@@ -199,18 +199,15 @@ class RequestStampingRecorder(PostgresApplicationRecorder):
             for e in stored_events
         ]
         key = current_command_key.get()
-        saved = [
-            {"id": str(e.originator_id), "version": e.originator_version, "topic": e.topic}
-            for e in stored_events
-        ]
-        params = (
-            events,
-            current_request_id.get(),
-            key.user_id if key else None,
-            key.key if key else None,
-            key.attempt if key else None,
-            Jsonb(saved) if key else None,
-        )
+        # What the key is marked with (decision 16); appends outside a command mark nothing.
+        marked: tuple[Any, ...] = (None, None, None, None)
+        if key is not None:
+            saved = [
+                {"id": str(e.originator_id), "version": e.originator_version, "topic": e.topic}
+                for e in stored_events
+            ]
+            marked = (key.user_id, key.key, key.attempt, Jsonb(saved))
+        params = (events, current_request_id.get(), *marked)
         try:
             with self.datastore.get_connection() as conn, conn.cursor() as curs:
                 curs.execute(self._append, params, prepare=True)
