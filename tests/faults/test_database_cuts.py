@@ -8,7 +8,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -43,10 +43,7 @@ class Running:
 def running(fresh_database: DatabaseAddress, tmp_path: Path) -> Iterator[Running]:
     """The whole service, talking to PostgreSQL only through a proxy that can cut it off."""
     with TcpProxy(fresh_database.host, fresh_database.port) as proxy:
-        proxied = DatabaseAddress(
-            "127.0.0.1", proxy.port, fresh_database.dbname, fresh_database.user,
-            fresh_database.password,
-        )  # fmt: skip
+        proxied = replace(fresh_database, host="127.0.0.1", port=proxy.port)
         settings = service_settings(proxied, tmp_path)
         stop = threading.Event()
         projector = threading.Thread(target=run_projectors, args=(settings, [], stop))

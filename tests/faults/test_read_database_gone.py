@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -37,10 +37,7 @@ class ReadApi:
 def read_api(fresh_database: DatabaseAddress, tmp_path: Path) -> Iterator[ReadApi]:
     """The read API alone, talking to PostgreSQL only through a proxy that can cut it off."""
     with TcpProxy(fresh_database.host, fresh_database.port) as proxy:
-        proxied = DatabaseAddress(
-            "127.0.0.1", proxy.port, fresh_database.dbname, fresh_database.user,
-            fresh_database.password,
-        )  # fmt: skip
+        proxied = replace(fresh_database, host="127.0.0.1", port=proxy.port)
         settings = service_settings(proxied, tmp_path)
         app = build_read_api(settings)
         issuer = TokenIssuer(
