@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,11 +16,11 @@ from infra.database import EVENT_STORE_NAME, DatabaseAddress
 from infra.settings import Settings
 from perpetua.wiring import build_application, build_views
 from projections.cursors import InvalidCursorError
-from projections.task_list import TaskListProjection, TaskListQuery, TaskListView
-from projectors.runner import ProjectionWorker
+from projections.task_list import TaskListQuery, TaskListView
 from readapi.schemas import TaskOut
 from readapi.task_pages import TaskPages
 from tests.conftest import DatabaseFactory
+from tests.integration.support import project
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +36,6 @@ def listed(databases: DatabaseFactory) -> Iterator[tuple[DatabaseAddress, TaskLi
     owner = app.sign_in(SignIn("dev", "async@example.com", "async@example.com", "A")).user.id
     actor = Actor(owner, tier="pro")
     soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
-    position = 0
     for number in range(12):
         created = app.create_task(
             CreateTask(
@@ -49,19 +47,11 @@ def listed(databases: DatabaseFactory) -> Iterator[tuple[DatabaseAddress, TaskLi
                 estimated_duration=None if number % 5 else 30,
             )
         )
-        position = created.position
         if number % 4 == 1:
-            position = app.complete_task(CompleteTask(actor, created.aggregate.id)).position
+            app.complete_task(CompleteTask(actor, created.aggregate.id))
+    project(address, app, ["task_list"])
     view = build_views(address, ["task_list"])["task_list"]
     assert isinstance(view, TaskListView)
-    worker = ProjectionWorker(app, TaskListProjection(view))
-    thread = threading.Thread(target=worker.run)
-    thread.start()
-    try:
-        view.wait(EVENT_STORE_NAME, position, timeout=30)
-    finally:
-        worker.stop()
-        thread.join(timeout=10)
     yield address, view, owner
     view.datastore.close()
     app.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,9 +14,9 @@ from commands.messages import Actor, CreateTask, SignIn
 from infra.database import EVENT_STORE_NAME, DatabaseAddress
 from infra.settings import Settings
 from perpetua.wiring import build_application, build_views
-from projections.task_list import PRIORITY_RANK, TaskListProjection, TaskListQuery, TaskListView
-from projectors.runner import ProjectionWorker
+from projections.task_list import PRIORITY_RANK, TaskListQuery, TaskListView
 from tests.conftest import DatabaseFactory
+from tests.integration.support import project
 
 pytestmark = pytest.mark.integration
 
@@ -35,26 +34,18 @@ def listed(databases: DatabaseFactory) -> Iterator[tuple[TaskListView, UUID]]:
     chooser = random.Random(7)
     soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
     due_dates = [None, soon, soon + timedelta(days=1)]
-    position = 0
     for number in range(30):
-        position = app.create_task(
+        app.create_task(
             CreateTask(
                 actor=actor,
                 title=f"task {number}",
                 priority=chooser.choice(list(PRIORITY_RANK)),
                 due_date=chooser.choice(due_dates),
             )
-        ).position
+        )
+    project(address, app, ["task_list"])
     view = build_views(address, ["task_list"])["task_list"]
     assert isinstance(view, TaskListView)
-    worker = ProjectionWorker(app, TaskListProjection(view))
-    thread = threading.Thread(target=worker.run)
-    thread.start()
-    try:
-        view.wait(EVENT_STORE_NAME, position, timeout=30)
-    finally:
-        worker.stop()
-        thread.join(timeout=10)
     yield view, owner
     view.datastore.close()
     app.close()
