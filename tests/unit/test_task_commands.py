@@ -127,6 +127,19 @@ def test_description_limit_depends_on_tier(app: PerpetuaApplication, alice: Acto
     create(app, alice, description="x" * 11)
 
 
+def test_an_edited_description_is_held_to_the_tier_of_the_moment(
+    app: PerpetuaApplication, alice: Actor
+) -> None:
+    # An edit loads the user's limits only when a guard asks (decision 65): a description does.
+    task = create(app, alice)
+    app.update_task(UpdateTask(alice, task.id, version=1, changes={"title": "renamed"}))
+    with pytest.raises(DescriptionTooLongError):
+        app.update_task(UpdateTask(alice, task.id, version=2, changes={"description": "x" * 11}))
+    subscribe(app, alice.user_id, until=NOW + timedelta(days=30))
+    app.update_task(UpdateTask(alice, task.id, version=2, changes={"description": "x" * 11}))
+    assert app.repository.get(task.id).description == "x" * 11
+
+
 def test_due_date_may_not_be_more_than_thirty_days_ahead(
     app: PerpetuaApplication, alice: Actor
 ) -> None:
