@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
 from uuid import UUID
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from psycopg import Cursor
@@ -31,6 +31,10 @@ PROGRESS_CHANNEL = "perpetua_projection_progress"
 _BEGIN_SNAPSHOT = SQL("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 _END_SNAPSHOT = SQL("COMMIT")
 _ASYNC_COMMIT = SQL("SET LOCAL synchronous_commit TO off")
+# A joint transaction (see `process_together`) gives up on a lock after this long rather than
+# hold every projection up behind one table (an analyst's lock, a rebuild's swap).
+_JOINT_LOCK_TIMEOUT = SQL("SET LOCAL lock_timeout TO '1s'")
+_NOTIFY_EACH = SQL("SELECT pg_notify(%s, progress) FROM unnest(%s::text[]) AS progress")
 # Batches of at least this many events are written in pipeline mode (see session()).
 PIPELINE_FROM = 8
 # Statements rendered to bytes, by the identity of their `Composed` (kept alive alongside, so
@@ -178,23 +182,11 @@ class ReadModelView(PostgresTrackingRecorder):
         tracking insert at the end) and rolls the whole batch back all the same. For one or
         two events the pipeline's own bookkeeping costs more than it saves.
         """
-        with self.datastore.transaction(commit=True) as cursor:
-            # Rows and tracking still commit together, in order; only the wait for the disk
-            # is skipped. A crash of the server may lose the last moments of projection
-            # work, and the projector then redoes it from the tracking row that was lost
-            # with it: exactly once all the same. Commands keep waiting for the disk.
-            cursor.execute(_ASYNC_COMMIT)
-            if pipelined:
-                with cursor.connection.pipeline():
-                    session = ViewSession(cursor)
-                    yield session
-                    session.flush()
-                    self.track(cursor, tracking)
-            else:
-                session = ViewSession(cursor)
-                yield session
-                session.flush()
-                self.track(cursor, tracking)
+        with read_model_transaction(self.datastore, pipelined=pipelined) as cursor:
+            session = ViewSession(cursor)
+            yield session
+            session.flush()
+            self.track(cursor, tracking)
 
     def update_row(
         self,
@@ -227,12 +219,32 @@ class ReadModelView(PostgresTrackingRecorder):
 
     def track(self, cursor: Cursor[DictRow], tracking: Tracking) -> None:
         """Record `tracking` in the cursor's transaction, and announce it on commit."""
-        # Raises IntegrityError (rolling everything back) if this position was applied. It
-        # fetches the row it upserted: on a cursor of its own (see ViewSession.fetchone).
-        self._insert_tracking(cursor.connection.cursor(), tracking)
-        cursor.execute(
-            self._notify, (PROGRESS_CHANNEL, f"{self.projection_name}:{tracking.notification_id}")
-        )
+        # Raises IntegrityError (rolling everything back) if this position was applied.
+        self.check_tracked(self.send_tracking(cursor, tracking), tracking)
+        cursor.execute(self._notify, (PROGRESS_CHANNEL, self.progress_of(tracking)))
+
+    def progress_of(self, tracking: Tracking) -> str:
+        """The NOTIFY payload announcing `tracking`: what the read API waits on."""
+        return f"{self.projection_name}:{tracking.notification_id}"
+
+    def send_tracking(self, cursor: Cursor[DictRow], tracking: Tracking) -> Cursor[DictRow]:
+        """Upsert `tracking` in the cursor's transaction without waiting for the answer (in
+        pipeline mode); `check_tracked` reads it. On a cursor of its own, whose row is the
+        upsert's (see ViewSession.fetchone)."""
+        self._check_has_multi_row_tracking_table(cursor)
+        upsert = cursor.connection.cursor()
+        params = {
+            "application_name": tracking.application_name,
+            "notification_id": tracking.notification_id,
+        }
+        upsert.execute(self.insert_tracking_statement, params, prepare=True)
+        return upsert
+
+    def check_tracked(self, upsert: Cursor[DictRow], tracking: Tracking) -> None:
+        """Raise IntegrityError unless `send_tracking`'s upsert moved the position forward."""
+        if self.datastore.single_row_tracking and upsert.fetchone() is None:
+            msg = f"{self.projection_name} is already at or past {tracking.notification_id}"
+            raise IntegrityError(msg)
 
     @contextmanager
     def snapshot(self) -> Iterator[Cursor[DictRow]]:
@@ -338,6 +350,56 @@ class ReadModelProjection(Projection[TView], Generic[TView]):
                 session.position = position
                 handler(self, domain_event, session)
         session.flush()
+
+
+@contextmanager
+def read_model_transaction(
+    datastore: PostgresDatastore, *, pipelined: bool = False
+) -> Iterator[Cursor[DictRow]]:
+    """A transaction on the read model that commits without waiting for the disk.
+
+    Rows and tracking still commit together, in order; only the wait for the disk is skipped.
+    A crash of the server may lose the last moments of projection work, and the projector then
+    redoes it from the tracking row that was lost with it: exactly once all the same. Commands
+    keep waiting for the disk. `pipelined`: see `ReadModelView.session`.
+    """
+    with datastore.transaction(commit=True) as cursor:
+        cursor.execute(_ASYNC_COMMIT)
+        if pipelined:
+            with cursor.connection.pipeline():
+                yield cursor
+        else:
+            yield cursor
+
+
+# What `process_together` applies for one projection: its events (with their positions) and
+# the tracking record they end at.
+JointPart: TypeAlias = tuple[ReadModelProjection[Any], Sequence[tuple[Any, int]], Tracking]
+
+
+def process_together(parts: Sequence[JointPart]) -> None:
+    """Apply several projections' events, each ending at its own tracking record, in one
+    transaction, sent as one pipeline, with one NOTIFY statement for all their positions.
+
+    For the live projector, where a batch is an event or two: each projection in a
+    transaction of its own cost a BEGIN, a tracking upsert, a NOTIFY and a COMMIT, each
+    waited for, ten times per event, far more than the rows themselves. All or nothing: if
+    one projection fails (or waits more than a second for a lock), none commits, and the
+    caller applies them one by one, each in its own transaction.
+    """
+    datastore = parts[0][0].view.datastore
+    assert all(projection.view.datastore is datastore for projection, _, _ in parts)
+    with read_model_transaction(datastore, pipelined=True) as cursor:
+        cursor.execute(_JOINT_LOCK_TIMEOUT)
+        sent = []
+        for projection, events, tracking in parts:
+            view = projection.view
+            projection.apply_all(events, ViewSession(cursor))
+            sent.append((view, tracking, view.send_tracking(cursor, tracking)))
+        progress = [view.progress_of(tracking) for view, tracking, _ in sent]
+        cursor.execute(_NOTIFY_EACH, (PROGRESS_CHANNEL, progress))
+        for view, tracking, upsert in sent:
+            view.check_tracked(upsert, tracking)  # the first fetch sends the pipeline
 
 
 def open_datastore(

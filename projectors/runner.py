@@ -95,7 +95,7 @@ class ProjectionWorker:
         trouble (a failing event, tracking moved by a rebuild, a backlog too long) leave the
         feed and follow the store on a subscription of its own, which knows what to do."""
         try:
-            self._skipped = self.failures.skipped(self.name)
+            self.load_skips()
             while not self._stopped.is_set() and not subscriber.left.is_set():
                 batch = subscriber.backlog.get()
                 if batch is None:
@@ -109,6 +109,10 @@ class ProjectionWorker:
         finally:
             subscriber.left.set()
         self.run()
+
+    def load_skips(self) -> None:
+        """Read the positions an operator told this projection to pass over."""
+        self._skipped = self.failures.skipped(self.name)
 
     def stop(self) -> None:
         with self._lock:
@@ -176,7 +180,7 @@ class ProjectionWorker:
     def _follow(self) -> None:
         recorder = self.app.recorder
         assert isinstance(recorder, PostgresApplicationRecorder)
-        self._skipped = self.failures.skipped(self.name)
+        self.load_skips()
         start = self.projection.view.max_tracking_id(self.app.name)
         subscription = BatchingSubscription(recorder, gt=start)
         with self._lock:
@@ -202,13 +206,26 @@ class ProjectionWorker:
         if self._failure_on_record:
             self._clear(batch[-1].id)
 
+    def events_of(
+        self, batch: Sequence[Notification], decoded: DecodedBatch | None = None
+    ) -> list[tuple[Any, int]]:
+        """The batch's domain events with their positions, but those an operator skipped
+        (a skipped event may not even decode)."""
+        return [
+            (self._event_of(note, decoded), note.id)
+            for note in batch
+            if note.id not in self._skipped
+        ]
+
+    def applied_with_others(self, position: int) -> None:
+        """The shared feed applied this projection up to `position`, together with others."""
+        self._applied = position
+        if self._failure_on_record:
+            self._clear(position)
+
     def _applied_whole(self, batch: Sequence[Notification], decoded: DecodedBatch | None) -> bool:
         try:
-            events = [
-                (self._event_of(note, decoded), note.id)
-                for note in batch
-                if note.id not in self._skipped  # a skipped event may not even decode
-            ]
+            events = self.events_of(batch, decoded)
             self.projection.process_batch(events, Tracking(self.app.name, batch[-1].id))
         except IntegrityError:
             raise  # the tracking row moved ahead (a rebuild): not this batch's fault

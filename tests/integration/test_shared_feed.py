@@ -1,18 +1,19 @@
-"""The live projections share one read of the store (projectors/feed.py): a projection that
-stalls holds nobody up, and catches up on its own once it can."""
+"""The live projections share one read of the store, applied for all of them in one transaction
+(projectors/feed.py): they move together, and one that stalls holds nobody up for long and
+catches up on its own once it can."""
 
 from __future__ import annotations
 
 import threading
-from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from commands.application import PerpetuaApplication
 from commands.messages import Actor, CreateTask, SignIn
-from infra.database import DatabaseAddress
-from projections.base import ViewSession
-from projections.task_list import TaskListProjection
+from infra.database import EVENT_STORE_NAME, DatabaseAddress
+from projections.registry import PROJECTIONS
 from projectors import feed
 from tests.integration.support import (
     every_projection_running,
@@ -25,37 +26,69 @@ from tests.integration.support import (
 pytestmark = pytest.mark.integration
 
 
-def test_a_stalled_projection_holds_nobody_up_and_catches_up_on_its_own(
+def test_a_projection_stalled_on_a_lock_holds_nobody_up_and_catches_up_on_its_own(
     fresh_database: DatabaseAddress,
     application: PerpetuaApplication,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A backlog of two batches: the stalled projection overflows it within a few commands.
     monkeypatch.setattr(feed, "BACKLOG_BATCHES", 2)
-    released = threading.Event()
-
-    class StalledTaskList(TaskListProjection):
-        name = TaskListProjection.name
-
-        def apply(self, domain_event: Any, session: ViewSession) -> None:
-            released.wait(timeout=60)
-            super().apply(domain_event, session)
-
     alice = Actor(application.sign_in(SignIn("dev", "a@example.com", "a@example.com", "A")).user.id)
-    with every_projection_running(
-        fresh_database, application, instead={"task_list": StalledTaskList}
-    ) as workers:
+    with every_projection_running(fresh_database, application) as workers:
+        wait_for_all(workers.values(), application.recorder.max_notification_id() or 0)
         others = [worker for name, worker in workers.items() if name != "task_list"]
-        for number in range(6):
-            application.create_task(CreateTask(actor=alice, title=f"task {number}"))
-            head = application.recorder.max_notification_id() or 0
-            # One batch per command: each is offered to the stalled worker's backlog.
-            wait_for_all(others, head)
-        assert position_of(workers["task_list"]) < head
+        # An analyst's transaction that keeps the task list from being written (reads go on).
+        with psycopg.connect(fresh_database.conninfo) as analyst:
+            analyst.execute("LOCK TABLE read.tasks IN SHARE MODE")
+            for number in range(6):
+                application.create_task(CreateTask(actor=alice, title=f"task {number}"))
+                head = application.recorder.max_notification_id() or 0
+                # One batch per command: the first waits for the lock a second at most.
+                wait_for_all(others, head)
+            assert position_of(workers["task_list"]) < head
+            analyst.rollback()
 
-        released.set()
         wait_until(lambda: position_of(workers["task_list"]) >= head)
         wait_for_all(workers.values(), head)
 
     titles = sorted(row["title"] for row in task_rows(fresh_database, "read"))
     assert titles == [f"task {number}" for number in range(6)]
+
+
+def test_projections_in_step_move_together(
+    fresh_database: DatabaseAddress, application: PerpetuaApplication
+) -> None:
+    """Whoever reads several read models at one instant sees them at one position: what a
+    batch changes in each commits in one transaction."""
+    positions = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT notification_id FROM read.{} WHERE application_name = %(app)s").format(
+            sql.Identifier(f"{name}_tracking")
+        )
+        for name in PROJECTIONS
+    )
+    seen: list[set[int]] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        with psycopg.connect(fresh_database.conninfo, autocommit=True) as conn:
+            while not done.is_set():
+                rows = conn.execute(positions, {"app": EVENT_STORE_NAME}).fetchall()
+                if len(rows) == len(PROJECTIONS):  # each has tracked something
+                    seen.append({row[0] for row in rows})
+
+    alice = Actor(application.sign_in(SignIn("dev", "b@example.com", "b@example.com", "B")).user.id)
+    with every_projection_running(fresh_database, application) as workers:
+        wait_for_all(workers.values(), application.recorder.max_notification_id() or 0)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            for number in range(20):
+                application.create_task(CreateTask(actor=alice, title=f"task {number}"))
+            head = application.recorder.max_notification_id() or 0
+            wait_for_all(workers.values(), head)
+        finally:
+            done.set()
+            watcher.join(timeout=20)
+
+    assert seen
+    assert [sample for sample in seen if len(sample) > 1] == []
