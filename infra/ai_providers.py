@@ -15,18 +15,19 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from uuid import UUID
 
 import httpx
-import openai
 from deepgram import DeepgramClient, DeepgramClientEnvironment, ListenV1Response
 from deepgram.core.api_error import ApiError
 from deepgram.core.parse_error import ParsingError
-from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from pydantic import BaseModel, ValidationError
 
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 # The SDK would read OPENAI_BASE_URL from the environment itself; Settings is our one reader.
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -235,6 +236,10 @@ class OpenAIChat:
         max_retries: int,
         now: Callable[[], datetime] = _utc_now,
     ) -> None:
+        # Imported here: the SDK's models are ~20 MB and ~0.4 s that every process importing
+        # the commands (the projector, a rebuild) would otherwise pay without a key.
+        import openai
+
         # The SDK retries connection errors, timeouts, 408/409/429 and 5xx by itself.
         self._client = openai.OpenAI(
             api_key=api_key,
@@ -282,6 +287,8 @@ class OpenAIChat:
     def _complete(
         self, messages: list[ChatCompletionMessageParam], name: str, schema: dict[str, Any]
     ) -> ChatCompletion:
+        import openai  # loaded by __init__ already
+
         try:
             return self._client.chat.completions.create(
                 model=self._model,

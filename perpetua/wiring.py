@@ -6,9 +6,9 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from uuid import UUID
 
-from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from commands.application import PerpetuaApplication
@@ -23,9 +23,8 @@ from infra.database import (
     resolve_database,
     setup_lock,
 )
-from infra.keys import load_key_set
 from infra.metrics import serve_metrics
-from infra.rate_limit import RateLimitStore
+from infra.rate_limit_store import RateLimitStore
 from infra.settings import Settings
 from projections.activity import ActivityView, export_lines
 from projections.base import ReadModelView, close_views, open_datastore
@@ -38,10 +37,14 @@ from projectors.runner import ProjectionWorker, run_workers
 from projectors.scheduler import Scheduler
 from projectors.status import ProjectionStatus, projection_statuses
 from projectors.verify import StoreReport, verify_store
-from readapi.history import EventStoreReader, TaskHistory
-from readapi.main import create_app as create_read_app
 from writeapi.idempotency_store import IdempotencyStore
-from writeapi.main import create_app as create_write_app
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+# The web apps' modules (FastAPI, the routes, the AI SDKs: ~60 MB and ~1 s) are imported by
+# the functions that build the apps, not here: the CLI's tools (a rebuild, a status) and the
+# projector and scheduler processes need none of them.
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +172,9 @@ def prepare_database(address: DatabaseAddress) -> None:
 
 
 def build_write_api(settings: Settings) -> FastAPI:
+    from infra.keys import load_key_set
+    from writeapi.main import create_app as create_write_app
+
     address = database_of(settings)
     prepare_database(address)
     key_set = load_key_set(settings, need_private=True)
@@ -198,6 +204,10 @@ def build_write_api(settings: Settings) -> FastAPI:
 
 
 def build_read_api(settings: Settings) -> FastAPI:
+    from infra.keys import load_key_set
+    from readapi.history import EventStoreReader, TaskHistory
+    from readapi.main import create_app as create_read_app
+
     address = database_of(settings)
     prepare_database(address)
     views = build_views(address)

@@ -20,13 +20,8 @@ from infra.http import install_common
 from infra.keys import KeySet
 from infra.middleware import requires_token
 from infra.openapi import document_answers
-from infra.rate_limit import (
-    RateLimitMiddleware,
-    RateLimitStore,
-    RateRule,
-    SlidingWindow,
-    Window,
-)
+from infra.rate_limit import RateLimitMiddleware, RateRule, SlidingWindow, Window
+from infra.rate_limit_store import RateLimitStore
 from infra.settings import Settings
 from infra.tokens import TokenIssuer, TokenVerifier
 from writeapi.idempotency import (
