@@ -16,14 +16,18 @@ so a rebuild equals what the live projector shows.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -39,6 +43,9 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 5000
 # Only one rebuild of a projection at a time: pg_try_advisory_lock(this, hashtext(name)).
 REBUILD_LOCK_CLASS = 0x5245_4255  # "REBU"
+
+# The application_name of the connection a rebuild reads the store on.
+STORE_PAGES_CONNECTION = "perpetua-rebuild-pages"
 
 Progress = Callable[[int, int], None]  # (position reached, store head)
 
@@ -99,7 +106,7 @@ def rebuild_together(
                 view = view_class(open_datastore(address, f"rebuild_{name}", pool_size=1))
                 rebuilds.append(_Rebuild(projection_class(view), _skipped(address, name)))
                 view.create_table()
-            position, events = _replay(app, rebuilds, on_progress)
+            position, events = _replay(app, address, rebuilds, on_progress)
             reports = []
             for item in rebuilds:
                 name = item.projection.name
@@ -136,26 +143,109 @@ def _skipped(address: DatabaseAddress, name: str) -> frozenset[int]:
 
 
 def _replay(
-    app: Application[Any], rebuilds: Sequence[_Rebuild], on_progress: Progress
+    app: Application[Any],
+    address: DatabaseAddress,
+    rebuilds: Sequence[_Rebuild],
+    on_progress: Progress,
 ) -> tuple[int, int]:
     """Apply the whole store to the scratch tables; returns (position, events applied)."""
     position, events = 0, 0
     skipped_by_any = frozenset().union(*(item.skipped for item in rebuilds))
-    while True:
-        batch = app.recorder.select_notifications(
-            start=position, limit=BATCH_SIZE, inclusive_of_start=False
+    recorder = app.recorder
+    assert isinstance(recorder, PostgresApplicationRecorder)
+    with StorePages(address, recorder, start=0) as pages:
+        for batch in pages:
+            decoded = _decoded(app, batch, skipped_by_any)
+            tracking = Tracking(app.name, batch[-1].id)
+            for item in rebuilds:
+                # Rarely, an event only some projections skip: decode for those that don't.
+                same = item.skipped == skipped_by_any
+                mine = decoded if same else _decoded(app, batch, item.skipped)
+                item.projection.process_batch(mine, tracking)
+            position, events = batch[-1].id, events + len(batch)
+            on_progress(position, max(pages.head(), position))
+    return position, events
+
+
+class StorePages:
+    """The store after `start`, page by page (BATCH_SIZE events), each page read on a thread
+    of its own while the one before is applied: the wait for PostgreSQL to scan and send a page
+    overlaps the projections' work instead of adding to it. Tuple rows: the library's own
+    `select_notifications` builds a dict per row first, a tenth of a rebuild's time.
+
+    Use as a context manager; iterate once.
+    """
+
+    def __init__(
+        self, address: DatabaseAddress, recorder: PostgresApplicationRecorder, *, start: int
+    ) -> None:
+        self._conninfo = address.conninfo
+        table = SQL("{}.{}").format(
+            Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)
         )
-        if not batch:
-            return position, events
-        decoded = _decoded(app, batch, skipped_by_any)
-        tracking = Tracking(app.name, batch[-1].id)
-        for item in rebuilds:
-            # Rarely, an event only some projections skip: decode for those that don't.
-            same = item.skipped == skipped_by_any
-            mine = decoded if same else _decoded(app, batch, item.skipped)
-            item.projection.process_batch(mine, tracking)
-        position, events = batch[-1].id, events + len(batch)
-        on_progress(position, max(app.recorder.max_notification_id() or 0, position))
+        self._page = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
+            " WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(table)
+        self._head = SQL("SELECT max(notification_id) FROM {}").format(table)
+        self._start = start
+        # One page ahead at most: memory for two pages, never the store.
+        self._ready: queue.Queue[list[Notification] | BaseException] = queue.Queue(maxsize=1)
+        self._stopped = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="rebuild-pages", daemon=True)
+        self._latest_head = 0
+
+    def __enter__(self) -> StorePages:
+        self._reader.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopped.set()
+        with contextlib.suppress(queue.Empty):  # unblock a reader waiting to hand a page over
+            self._ready.get_nowait()
+        self._reader.join(timeout=10)
+
+    def __iter__(self) -> Iterator[list[Notification]]:
+        while True:
+            page = self._ready.get()
+            if isinstance(page, BaseException):
+                raise page
+            if not page:
+                return
+            yield page
+
+    def head(self) -> int:
+        """The store's head when the latest page was read (for progress reports)."""
+        return self._latest_head
+
+    def _read(self) -> None:
+        try:
+            # Named, for an operator looking at pg_stat_activity.
+            with psycopg.connect(
+                self._conninfo, autocommit=True, application_name=STORE_PAGES_CONNECTION
+            ) as conn:
+                position = self._start
+                while not self._stopped.is_set():
+                    rows = conn.execute(self._page, (position, BATCH_SIZE)).fetchall()
+                    head = conn.execute(self._head).fetchone()
+                    self._latest_head = int(head[0]) if head and head[0] else 0
+                    page = [
+                        Notification(id=r[0], originator_id=r[1], originator_version=r[2],
+                                     topic=r[3], state=r[4])
+                        for r in rows
+                    ]  # fmt: skip
+                    self._hand_over(page)
+                    if not page:
+                        return
+                    position = page[-1].id
+        except Exception as error:  # the replay raises it
+            self._hand_over(error)
+
+    def _hand_over(self, item: list[Notification] | BaseException) -> None:
+        while not self._stopped.is_set():
+            with contextlib.suppress(queue.Full):
+                self._ready.put(item, timeout=0.2)
+                return
 
 
 def _swap(

@@ -19,6 +19,7 @@ from infra.database import EVENT_STORE_NAME, DatabaseAddress
 from perpetua.wiring import build_views
 from projections.task_list import TaskListProjection, TaskListQuery, TaskListView
 from projections.tombstones import TombstonesProjection, TombstonesView
+from projectors import rebuild as rebuild_module
 from projectors.rebuild import REBUILD_LOCK_CLASS, RebuildInProgressError, rebuild
 from projectors.runner import ProjectionWorker
 from tests.integration.support import (
@@ -158,3 +159,39 @@ def test_cli_reports_status_and_rebuilds(
     after = {s["name"]: s for s in perpetua("projections", "status")}  # type: ignore[attr-defined]
     assert (after["task_list"]["position"], after["task_list"]["state"]) == (head, "up to date")
     assert after["tombstones"]["state"] == "behind"
+
+
+def test_a_rebuild_whose_read_of_the_store_breaks_changes_nothing_and_can_run_again(
+    fresh_database: DatabaseAddress,
+    application: PerpetuaApplication,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    head = write_history(application, tasks=30)
+    rebuild(application, fresh_database, TaskListProjection, TaskListView)
+    before = task_rows(fresh_database, "read")
+    monkeypatch.setattr(rebuild_module, "BATCH_SIZE", 10)  # many pages
+
+    def cut_the_store_reader(position: int, store_head: int) -> None:
+        # After the first page: the connection reading the pages ahead is killed.
+        with psycopg.connect(fresh_database.conninfo, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = %s",
+                (rebuild_module.STORE_PAGES_CONNECTION,),
+            )
+
+    with pytest.raises(psycopg.OperationalError):
+        rebuild(
+            application,
+            fresh_database,
+            TaskListProjection,
+            TaskListView,
+            on_progress=cut_the_store_reader,
+        )
+    assert task_rows(fresh_database, "read") == before
+    assert tracked_position(fresh_database) == head
+
+    monkeypatch.setattr(rebuild_module, "BATCH_SIZE", 5000)
+    report = rebuild(application, fresh_database, TaskListProjection, TaskListView)
+    assert report.position == head
+    assert task_rows(fresh_database, "read") == before
