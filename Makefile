@@ -28,7 +28,7 @@ run: $(STAMP) ## run everything (embedded PostgreSQL unless DATABASE_URL is set)
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/pytest
 
-bench: $(STAMP) ## every benchmark against its baseline; writes bench/results.json (~25 min)
+bench: $(STAMP) ## every benchmark against its baseline; writes bench/results.json (~20 min)
 	$(BIN)/python -m bench
 
 lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict
