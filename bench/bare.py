@@ -47,7 +47,7 @@ def list_statement(address: DatabaseAddress, owner_id: UUID) -> tuple[str, dict[
 def memory_app(address: DatabaseAddress, owner_id: UUID) -> FastAPI:
     statement, params = list_statement(address, owner_id)
     with psycopg.connect(address.conninfo, row_factory=dict_row) as conn:
-        rows = conn.execute(statement, params).fetchall()[:50]  # type: ignore[arg-type]
+        rows = conn.execute(statement, params).fetchall()[:50]
     app = FastAPI()
 
     @app.get("/api/v1/tasks")
@@ -78,7 +78,7 @@ def sql_app(address: DatabaseAddress, owner_id: UUID) -> FastAPI:
     @app.get("/api/v1/tasks")
     async def tasks() -> dict[str, Any]:
         async with pool.connection() as conn:
-            cursor = await conn.execute(statement, params)  # type: ignore[arg-type]
+            cursor = await conn.execute(statement, params)
             rows = (await cursor.fetchall())[:50]
         return {"data": rows, "meta": {"next_cursor": None, "limit": 50}}
 

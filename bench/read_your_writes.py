@@ -30,7 +30,7 @@ from commands.messages import Actor, CreateTask, SignIn
 from infra.database import EVENT_STORE_NAME, DatabaseAddress, resolve_database
 from infra.settings import Settings
 from perpetua.wiring import build_application, build_views, prepare_database
-from projections.task_list import TaskListProjection
+from projections.task_list import TaskListProjection, TaskListView
 from projectors.runner import ProjectionWorker
 from readapi.consistency import ProjectionProgress
 from readapi.main import read_positions
@@ -68,6 +68,7 @@ def run(address: DatabaseAddress) -> None:
     user = app.sign_in(SignIn("dev", "bench@example.com", "bench@example.com", "Bench")).user
     actor = Actor(user.id, tier="pro")
     view = build_views(address, ["task_list"])["task_list"]
+    assert isinstance(view, TaskListView)
     worker = ProjectionWorker(app, TaskListProjection(view))
     thread = threading.Thread(target=worker.run)
     thread.start()

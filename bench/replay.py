@@ -27,7 +27,7 @@ from commands.messages import Actor, CreateTask, SignIn, UpdateTask
 from infra.database import DatabaseAddress, resolve_database
 from infra.settings import Settings
 from perpetua.wiring import build_application, build_views, prepare_database
-from projections.task_list import TaskListProjection
+from projections.task_list import TaskListProjection, TaskListView
 
 BATCH = 500
 
@@ -45,6 +45,7 @@ def replay(app: PerpetuaApplication, address: DatabaseAddress, schema: str, batc
     with psycopg.connect(address.conninfo, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     view = build_views(address, ["task_list"], schema=schema)["task_list"]
+    assert isinstance(view, TaskListView)
     view.create_table()
     projection = TaskListProjection(view)
     started = time.perf_counter()

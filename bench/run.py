@@ -27,6 +27,7 @@ from uuid import UUID
 import httpx
 import psycopg
 
+from aggregates.task import Task
 from bench import store
 from bench.common import (
     ROOT,
@@ -349,7 +350,7 @@ def _library_saves(app: PerpetuaApplication, tasks: list[UUID], seconds: float) 
     def worker(task_id: UUID) -> int:
         saves = 0
         while (now := time.perf_counter()) < stop_at:
-            task = app.repository.get(task_id)
+            task: Task = app.repository.get(task_id)
             task.update({"title": f"lib {saves}"}, expected_version=task.version, rules=rules)
             app.save(task)
             if now >= counted_from:
@@ -425,29 +426,41 @@ def bench_commands(service: Service, results: Results) -> None:
 # -- memory ------------------------------------------------------------------------------------
 
 
-def top_up(service: Service, name: str, spec: Callable[[], dict[str, Any]]) -> None:
-    """Send requests until the process has served RSS_REQUESTS (or RSS_MAX_SECONDS passed)."""
+def top_up(
+    service: Service, name: str, spec: Callable[[], dict[str, Any]]
+) -> list[tuple[int, float]]:
+    """Send requests until the process has served RSS_REQUESTS (or RSS_MAX_SECONDS passed);
+    (requests served, RSS MiB) before and after each 20-second round: whether memory still
+    grows when the top-up stops short."""
+    child = service.children[name]
+    samples = [(service.served[name], child.rss_mb())]
     deadline = time.monotonic() + RSS_MAX_SECONDS
     while service.served[name] < RSS_REQUESTS and time.monotonic() < deadline:
         report = load({**spec(), "mode": "closed", "clients": CLIENTS, "warmup": 0,
                        "seconds": min(20.0, max(1.0, deadline - time.monotonic()))})  # fmt: skip
         served(service, name, report)
+        samples.append((service.served[name], child.rss_mb()))
+    return samples
 
 
 def bench_rss(service: Service, results: Results) -> None:
     readapi = service.children["readapi"]
     token = service.token(service.reader.id)
-    top_up(
-        service,
-        "readapi",
-        lambda: {"host": "127.0.0.1", "port": readapi.port, "token": token,
-                 "request": {"kind": "get", "path": "/api/v1/tasks?limit=50"}},
-    )  # fmt: skip
-    top_up(service, "writeapi", lambda: writer_spec(service))
+    samples = {
+        "readapi": top_up(
+            service,
+            "readapi",
+            lambda: {"host": "127.0.0.1", "port": readapi.port, "token": token,
+                     "request": {"kind": "get", "path": "/api/v1/tasks?limit=50"}},
+        ),
+        "writeapi": top_up(service, "writeapi", lambda: writer_spec(service)),
+    }  # fmt: skip
     for name in ("readapi", "writeapi", "projector"):
         value = service.children[name].rss_mb()
         results.keys[f"rss_mb_{name}"] = Spread((value,)).as_dict()
         results.details[f"rss_mb_{name}"] = {"requests_served": service.served.get(name, 0)}
+        if name in samples:
+            results.details[f"rss_mb_{name}"]["requests_and_mb"] = samples[name]
         say(f"rss_mb_{name}: {value:.0f} MiB after {service.served.get(name, 0)} requests")
 
 
