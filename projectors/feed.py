@@ -14,7 +14,8 @@ nothing of it commits and the batch goes to each worker's own backlog instead; e
 in its own transaction, on its own thread, as before. A worker with a backlog is not in step and
 gets the following batches the same way until it has caught up. A worker that fails, or falls
 so far behind that its backlog is full, leaves the feed and follows the store on a subscription
-of its own from its tracking position (`ProjectionWorker.run`).
+of its own from its tracking position (`ProjectionWorker.run`). A database that goes away is
+nobody's fault: the feed starts again once it is back, its workers still on it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.persistence import InterfaceError, Notification, OperationalError, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.errors import LockNotAvailable
 
 from projections.base import JointPart, process_together
 
@@ -161,7 +163,13 @@ class SharedFeed:
                     applied.append((worker, fresh[-1].id))
             if parts:
                 process_together(parts)
-        except Exception:
+        except Exception as error:
+            if _database_away(error):
+                # Nobody's fault: the feed starts again from where its workers are (`run`),
+                # read from their tracking rows, in case the commit landed unacknowledged.
+                for worker in workers:
+                    worker.forget_applied_position()
+                raise
             # Each worker applies the batch on its own next, and the one at fault says why.
             logger.debug(
                 "positions %d..%d could not be applied together",
@@ -183,3 +191,13 @@ class SharedFeed:
             except Exception as error:  # each worker reports it as its own failure
                 errors[note.id] = error
         return DecodedBatch(notifications, events, errors)
+
+
+def _database_away(error: Exception) -> bool:
+    """Whether `error` says the database could not be reached or dropped the connection (the
+    library raises its own OperationalError or InterfaceError, the driver's error as the
+    cause). A lock not granted within the joint transaction's timeout is a stall instead: the
+    workers then apply the batch one by one."""
+    if not isinstance(error, OperationalError | InterfaceError):
+        return False
+    return not isinstance(error.__cause__, LockNotAvailable)

@@ -90,6 +90,10 @@ class ProjectionWorker:
             self._applied = self.projection.view.max_tracking_id(self.app.name) or 0
         return self._applied
 
+    def forget_applied_position(self) -> None:
+        """Read the applied position from the tracking row again when next asked."""
+        self._applied = None
+
     def run_fed(self, subscriber: Subscriber) -> None:
         """Apply what the shared feed hands out (projectors/feed.py) until stopped. On any
         trouble (a failing event, tracking moved by a rebuild, a backlog too long) leave the

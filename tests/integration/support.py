@@ -173,3 +173,32 @@ def project_views(app: PerpetuaApplication, views: dict[str, ReadModelView]) -> 
         if notifications:
             events = [(app.mapper.to_domain_event(n), n.id) for n in notifications]
             projection.process_batch(events, Tracking(app.name, notifications[-1].id))
+
+
+@contextmanager
+def positions_seen(address: DatabaseAddress) -> Iterator[list[set[int]]]:
+    """While the block runs, the tracking positions of every read model, read again and again
+    in one statement each (one snapshot): each sample is the set of positions seen at once."""
+    positions = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT notification_id FROM read.{} WHERE application_name = %(app)s").format(
+            sql.Identifier(f"{name}_tracking")
+        )
+        for name in PROJECTIONS
+    )
+    seen: list[set[int]] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        with psycopg.connect(address.conninfo, autocommit=True) as conn:
+            while not done.is_set():
+                rows = conn.execute(positions, {"app": EVENT_STORE_NAME}).fetchall()
+                if len(rows) == len(PROJECTIONS):  # each has tracked something
+                    seen.append({row[0] for row in rows})
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join(timeout=20)

@@ -4,20 +4,17 @@ catches up on its own once it can."""
 
 from __future__ import annotations
 
-import threading
-
 import psycopg
 import pytest
-from psycopg import sql
 
 from commands.application import PerpetuaApplication
 from commands.messages import Actor, CreateTask, SignIn
-from infra.database import EVENT_STORE_NAME, DatabaseAddress
-from projections.registry import PROJECTIONS
+from infra.database import DatabaseAddress
 from projectors import feed
 from tests.integration.support import (
     every_projection_running,
     position_of,
+    positions_seen,
     task_rows,
     wait_for_all,
     wait_until,
@@ -60,35 +57,13 @@ def test_projections_in_step_move_together(
 ) -> None:
     """Whoever reads several read models at one instant sees them at one position: what a
     batch changes in each commits in one transaction."""
-    positions = sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT notification_id FROM read.{} WHERE application_name = %(app)s").format(
-            sql.Identifier(f"{name}_tracking")
-        )
-        for name in PROJECTIONS
-    )
-    seen: list[set[int]] = []
-    done = threading.Event()
-
-    def watch() -> None:
-        with psycopg.connect(fresh_database.conninfo, autocommit=True) as conn:
-            while not done.is_set():
-                rows = conn.execute(positions, {"app": EVENT_STORE_NAME}).fetchall()
-                if len(rows) == len(PROJECTIONS):  # each has tracked something
-                    seen.append({row[0] for row in rows})
-
     alice = Actor(application.sign_in(SignIn("dev", "b@example.com", "b@example.com", "B")).user.id)
     with every_projection_running(fresh_database, application) as workers:
         wait_for_all(workers.values(), application.recorder.max_notification_id() or 0)
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        try:
+        with positions_seen(fresh_database) as seen:
             for number in range(20):
                 application.create_task(CreateTask(actor=alice, title=f"task {number}"))
-            head = application.recorder.max_notification_id() or 0
-            wait_for_all(workers.values(), head)
-        finally:
-            done.set()
-            watcher.join(timeout=20)
+            wait_for_all(workers.values(), application.recorder.max_notification_id() or 0)
 
     assert seen
     assert [sample for sample in seen if len(sample) > 1] == []
