@@ -12,13 +12,17 @@ import pytest
 from commands.messages import CreateTask
 from infra.database import DatabaseAddress
 from infra.settings import Settings
-from perpetua.wiring import build_application, build_views
-from projections.base import close_views
+from perpetua.wiring import build_application
 from projections.registry import PROJECTIONS
-from projectors.runner import ProjectionWorker, run_workers
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.faults.conftest import FaultLedger
-from tests.integration.support import positions_seen, pro_user, task_rows, wait_for_all
+from tests.integration.support import (
+    every_projection_running,
+    positions_seen,
+    pro_user,
+    task_rows,
+    wait_for_all,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -35,42 +39,36 @@ def test_projections_cut_off_mid_stream_catch_up_and_still_move_together(
         # Only the projector goes through the proxy; the commands reach the database directly.
         proxied = replace(fresh_database, host="127.0.0.1", port=proxy.port)
         followed = build_application(Settings(), proxied, subscriptions=len(PROJECTIONS))
-        views = build_views(proxied)
-        workers = [ProjectionWorker(followed, PROJECTIONS[name][0](v)) for name, v in views.items()]
-        stop = threading.Event()
-        projector = threading.Thread(target=run_workers, args=(workers, stop))
-        projector.start()
         try:
-            writing = threading.Event()
+            with every_projection_running(proxied, followed) as running:
+                workers = list(running.values())
+                writing = threading.Event()
 
-            def write() -> None:
-                while not writing.is_set():
-                    title = f"task {len(titles)}"
-                    writer.create_task(CreateTask(actor=owner, title=title))
-                    titles.append(title)
-                    time.sleep(0.005)
+                def write() -> None:
+                    while not writing.is_set():
+                        title = f"task {len(titles)}"
+                        writer.create_task(CreateTask(actor=owner, title=title))
+                        titles.append(title)
+                        time.sleep(0.005)
 
-            commands = threading.Thread(target=write)
-            commands.start()
-            for _ in range(CUTS):
-                time.sleep(0.3)
-                proxy.cut()
-                faults.injected += 1
-            writing.set()
-            commands.join(timeout=30)
-            wait_for_all(workers, writer.recorder.max_notification_id() or 0)
-
-            # Back on the shared feed: each batch is applied for all of them at once.
-            with positions_seen(fresh_database) as seen:
-                for number in range(20):
-                    title = f"after {number}"
-                    writer.create_task(CreateTask(actor=owner, title=title))
-                    titles.append(title)
+                commands = threading.Thread(target=write)
+                commands.start()
+                for _ in range(CUTS):
+                    time.sleep(0.3)
+                    proxy.cut()
+                    faults.injected += 1
+                writing.set()
+                commands.join(timeout=30)
                 wait_for_all(workers, writer.recorder.max_notification_id() or 0)
+
+                # Back on the shared feed: each batch is applied for all of them at once.
+                with positions_seen(fresh_database) as seen:
+                    for number in range(20):
+                        title = f"after {number}"
+                        writer.create_task(CreateTask(actor=owner, title=title))
+                        titles.append(title)
+                    wait_for_all(workers, writer.recorder.max_notification_id() or 0)
         finally:
-            stop.set()
-            projector.join(timeout=20)
-            close_views(views)
             followed.close()
             writer.close()
 
