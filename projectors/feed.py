@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.application import Application
 from eventsourcing.persistence import InterfaceError, Notification, OperationalError, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg.errors import LockNotAvailable
 
 from projections.base import JointPart, process_together
 
@@ -44,6 +43,9 @@ logger = logging.getLogger(__name__)
 # that is this far behind would hold the feed's memory for nothing.
 BACKLOG_BATCHES = 64
 RESTART_DELAY_SECONDS = 1.0
+# SQLSTATEs of a database going away: class 08 (connection exception) and 57P01-57P03 (shut
+# down, crashed, not accepting connections yet). A connection lost on the way has none.
+_AWAY_SQLSTATES = ("08", "57P01", "57P02", "57P03")
 
 
 @dataclass(frozen=True)
@@ -196,8 +198,10 @@ class SharedFeed:
 def _database_away(error: Exception) -> bool:
     """Whether `error` says the database could not be reached or dropped the connection (the
     library raises its own OperationalError or InterfaceError, the driver's error as the
-    cause). A lock not granted within the joint transaction's timeout is a stall instead: the
-    workers then apply the batch one by one."""
+    cause). PostgreSQL files some refusals of one statement under the same class (a lock not
+    granted in time, a value over one of its limits): those carry a SQLSTATE of their own and
+    are one projection's trouble, so the workers then apply the batch one by one."""
     if not isinstance(error, OperationalError | InterfaceError):
         return False
-    return not isinstance(error.__cause__, LockNotAvailable)
+    state: str | None = getattr(error.__cause__, "sqlstate", None)
+    return state is None or state.startswith(_AWAY_SQLSTATES)

@@ -4,12 +4,16 @@ catches up on its own once it can."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import pytest
 
 from commands.application import PerpetuaApplication
 from commands.messages import Actor, CreateTask, SignIn
 from infra.database import DatabaseAddress
+from projections.base import ViewSession
+from projections.tombstones import TombstonesProjection
 from projectors import feed
 from tests.integration.support import (
     every_projection_running,
@@ -67,3 +71,29 @@ def test_projections_in_step_move_together(
 
     assert seen
     assert [sample for sample in seen if len(sample) > 1] == []
+
+
+def test_a_projection_refused_by_a_database_limit_holds_nobody_up(
+    fresh_database: DatabaseAddress, application: PerpetuaApplication
+) -> None:
+    """PostgreSQL files some refusals of one statement (a value over one of its limits) under
+    the same error class as a lost connection: that must not pass for the database going away,
+    or the feed would retry the batch for every projection forever."""
+
+    class OverALimit(TombstonesProjection):
+        name = TombstonesProjection.name
+
+        def apply(self, domain_event: Any, session: ViewSession) -> None:
+            if getattr(domain_event, "title", None) == "over a limit":
+                session.execute(b"SELECT repeat('x', 1073741824)", ())  # SQLSTATE 54000
+            super().apply(domain_event, session)
+
+    alice = Actor(application.sign_in(SignIn("dev", "c@example.com", "c@example.com", "C")).user.id)
+    with every_projection_running(
+        fresh_database, application, instead={"tombstones": OverALimit}
+    ) as workers:
+        for title in ("before", "over a limit", "after"):
+            application.create_task(CreateTask(actor=alice, title=title))
+        head = application.recorder.max_notification_id() or 0
+        wait_for_all([worker for name, worker in workers.items() if name != "tombstones"], head)
+        assert position_of(workers["tombstones"]) < head
