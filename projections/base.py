@@ -391,10 +391,12 @@ def process_together(parts: Sequence[JointPart]) -> None:
     assert all(projection.view.datastore is datastore for projection, _, _ in parts)
     with read_model_transaction(datastore, pipelined=True) as cursor:
         cursor.execute(_JOINT_LOCK_TIMEOUT)
+        # One session for all: each projection's `apply_all` flushes what it left waiting.
+        session = ViewSession(cursor)
         sent = []
         for projection, events, tracking in parts:
             view = projection.view
-            projection.apply_all(events, ViewSession(cursor))
+            projection.apply_all(events, session)
             sent.append((view, tracking, view.send_tracking(cursor, tracking)))
         progress = [view.progress_of(tracking) for view, tracking, _ in sent]
         cursor.execute(_NOTIFY_EACH, (PROGRESS_CHANNEL, progress))

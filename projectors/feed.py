@@ -158,7 +158,7 @@ class SharedFeed:
         try:
             parts: list[JointPart] = []
             for worker in workers:
-                fresh = [n for n in batch.notifications if n.id > worker.applied_position()]
+                fresh = worker.unapplied(batch)
                 if fresh:
                     tracking = Tracking(self.app.name, fresh[-1].id)
                     parts.append((worker.projection, worker.events_of(fresh, batch), tracking))

@@ -90,6 +90,11 @@ class ProjectionWorker:
             self._applied = self.projection.view.max_tracking_id(self.app.name) or 0
         return self._applied
 
+    def unapplied(self, batch: DecodedBatch) -> list[Notification]:
+        """The notifications of a batch from the feed that this worker has not applied yet."""
+        applied = self.applied_position()
+        return [note for note in batch.notifications if note.id > applied]
+
     def forget_applied_position(self) -> None:
         """Read the applied position from the tracking row again when next asked."""
         self._applied = None
@@ -99,12 +104,12 @@ class ProjectionWorker:
         trouble (a failing event, tracking moved by a rebuild, a backlog too long) leave the
         feed and follow the store on a subscription of its own, which knows what to do."""
         try:
-            self.load_skips()
+            # The feed read this worker's skips before it handed anything out.
             while not self._stopped.is_set() and not subscriber.left.is_set():
                 batch = subscriber.backlog.get()
                 if batch is None:
                     break
-                fresh = [note for note in batch.notifications if note.id > self.applied_position()]
+                fresh = self.unapplied(batch)
                 if fresh:
                     self.apply(fresh, batch)
                     self._applied = fresh[-1].id
