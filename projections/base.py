@@ -93,10 +93,17 @@ class ViewSession:
         statements may still be on their way, and a fetch on that cursor could be handed one
         of them (an INSERT's) instead of this statement's rows.
         """
+        return self._own_cursor(statement, params).fetchone()
+
+    def fetchall(self, statement: Statement, params: Params) -> list[DictRow]:
+        """Run a statement whose rows the handler needs now (see `fetchone`)."""
+        return self._own_cursor(statement, params).fetchall()
+
+    def _own_cursor(self, statement: Statement, params: Params) -> Cursor[DictRow]:
         self.flush()
         cursor = self.cursor.connection.cursor()
         bind_storable_text(cursor.adapters)
-        return cursor.execute(_render(statement, self.cursor), params).fetchone()
+        return cursor.execute(_render(statement, self.cursor), params)
 
     def execute_later(self, key: Hashable, statement: Statement, params: Params) -> None:
         """Run `statement` before the session's next other statement, unless that is one of

@@ -6,6 +6,7 @@ so recovery and sync can see them; the list and detail queries leave them out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -20,8 +21,8 @@ from projections.cursors import cut_page, decode_cursor
 from projections.note_rows import NoteRows
 from projections.reminder_rows import DueReminder, ReminderRows
 from projections.subtask_rows import SubtaskRows
+from projections.task_fold import FOLD_FROM, PRIORITY_RANK, UPDATABLE_COLUMNS, TaskListFold
 
-PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
 # Tasks without a due date sort after every dated one.
 NO_DUE_DATE = "'9999-12-31T00:00:00Z'::timestamptz"
 SORT_EXPRESSIONS: dict[str, str] = {
@@ -35,9 +36,6 @@ TASK_COLUMNS = (
     " focus_time_seconds, completed, completed_at, completed_by, hidden, archived, deleted,"
     " template_id, subtask_count, subtasks_completed, note_count, reminder_count, version,"
     " created_at, updated_at, last_position"
-)
-UPDATABLE_COLUMNS = frozenset(
-    {"title", "description", "priority", "due_date", "estimated_duration"}
 )
 
 
@@ -296,6 +294,18 @@ class TaskListView(ReadModelView):
 
 class TaskListProjection(ReadModelProjection[TaskListView]):
     name = "task_list"
+
+    def __init__(self, view: TaskListView) -> None:
+        super().__init__(view)
+        self._fold = TaskListFold(view)
+
+    def apply_all(self, events: Sequence[tuple[Any, int]], session: ViewSession) -> None:
+        """A batch of an event or two: a statement per change (the handlers below). A catch-up
+        batch or a rebuild's page: folded in memory, each row written once (task_fold.py)."""
+        if len(events) >= FOLD_FROM:
+            self._fold.apply_all(events, session)
+        else:
+            super().apply_all(events, session)
 
     @singledispatchmethod
     def apply(self, domain_event: Any, session: ViewSession) -> None:
