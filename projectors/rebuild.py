@@ -35,6 +35,7 @@ from psycopg.sql import SQL, Identifier
 from infra.database import READ_SCHEMA, DatabaseAddress
 from projections.base import ReadModelProjection, ReadModelView, ViewSession, open_datastore
 from projections.failures import ProjectionFailures
+from projectors.event_decoding import EventDecoder
 
 logger = logging.getLogger(__name__)
 
@@ -153,14 +154,15 @@ def _replay(
     skipped_by_any = frozenset().union(*(item.skipped for item in rebuilds))
     recorder = app.recorder
     assert isinstance(recorder, PostgresApplicationRecorder)
+    decoder = EventDecoder(app.mapper)
     with StorePages(address, recorder, start=0) as pages:
         for batch in pages:
-            decoded = _decoded(app, batch, skipped_by_any)
+            decoded = _decoded(decoder, batch, skipped_by_any)
             tracking = Tracking(app.name, batch[-1].id)
             for item in rebuilds:
                 # Rarely, an event only some projections skip: decode for those that don't.
                 same = item.skipped == skipped_by_any
-                mine = decoded if same else _decoded(app, batch, item.skipped)
+                mine = decoded if same else _decoded(decoder, batch, item.skipped)
                 item.projection.process_batch(mine, tracking)
             position, events = batch[-1].id, events + len(batch)
             on_progress(position, max(pages.head(), position))
@@ -269,10 +271,11 @@ def _swap(
             )
         # With the live projector held, whatever arrived during the replay goes in now.
         replayed_to = position
+        decoder = EventDecoder(app.mapper)
         while batch := app.recorder.select_notifications(
             start=position, limit=BATCH_SIZE, inclusive_of_start=False
         ):
-            projection.apply_all(_decoded(app, batch, skipped), ViewSession(cursor))
+            projection.apply_all(_decoded(decoder, batch, skipped), ViewSession(cursor))
             position, events = batch[-1].id, events + len(batch)
         if position > replayed_to:
             view.track(cursor, Tracking(app.name, position))
@@ -305,6 +308,6 @@ def _existing(cursor: Cursor[DictRow], tables: Sequence[str]) -> list[str]:
 
 
 def _decoded(
-    app: Application[Any], batch: Sequence[Notification], skipped: frozenset[int]
+    decoder: EventDecoder, batch: Sequence[Notification], skipped: frozenset[int]
 ) -> list[tuple[Any, int]]:
-    return [(app.mapper.to_domain_event(note), note.id) for note in batch if note.id not in skipped]
+    return [(decoder.decode(note), note.id) for note in batch if note.id not in skipped]

@@ -27,7 +27,7 @@ from infra.database import EVENT_STORE_NAME, DatabaseAddress
 from perpetua.wiring import build_views
 from projections.base import ReadModelProjection, ReadModelView, close_views
 from projections.registry import PROJECTIONS
-from projections.task_list import TaskListProjection
+from projections.task_list import TaskListProjection, TaskListView
 from projectors.runner import ProjectionWorker, run_workers
 
 WAIT_SECONDS = 60
@@ -90,6 +90,7 @@ def replay_into(address: DatabaseAddress, app: PerpetuaApplication, schema: str)
     with psycopg.connect(address.conninfo, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     view = build_views(address, ["task_list"], schema=schema)["task_list"]
+    assert isinstance(view, TaskListView)
     view.create_table()
     worker = ProjectionWorker(app, TaskListProjection(view))
     head = app.recorder.max_notification_id() or 0
