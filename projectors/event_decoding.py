@@ -26,7 +26,7 @@ import json
 from collections.abc import Callable, Hashable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from uuid import UUID, SafeUUID
 
 from eventsourcing.domain import DomainEventProtocol
@@ -42,6 +42,21 @@ from eventsourcing.persistence import (
     pass_through_convertor,
 )
 from eventsourcing.utils import resolve_topic
+
+
+class StoredFields(Protocol):
+    """What decoding reads of a stored event: a `StoredEvent` (or `Notification`), or a row
+    of the events table with the same names."""
+
+    @property
+    def originator_id(self) -> Any: ...
+    @property
+    def originator_version(self) -> int: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def state(self) -> bytes: ...
+
 
 _new = object.__new__
 _set_attribute = object.__setattr__
@@ -101,7 +116,7 @@ class EventDecoder:
         decoder = json.JSONDecoder(object_hook=decode_object)
         self._scan: Callable[[str, int], tuple[Any, int]] = decoder.scan_once  # type: ignore[attr-defined]
 
-    def decode(self, stored: StoredEvent) -> DomainEventProtocol[UUID]:
+    def decode(self, stored: StoredFields) -> DomainEventProtocol[UUID]:
         event = None
         if self._fast:
             try:
@@ -110,10 +125,10 @@ class EventDecoder:
                 # Outside this handler, the mapper's own error (if any) chains to nothing of ours.
                 event = None
         if event is None:
-            return self._mapper.to_domain_event(stored)
+            return self._mapper.to_domain_event(_stored_event(stored))
         return event
 
-    def _decode(self, stored: StoredEvent) -> DomainEventProtocol[UUID]:
+    def _decode(self, stored: StoredFields) -> DomainEventProtocol[UUID]:
         # The steps of Mapper.to_domain_event, in its order.
         originator_id = stored.originator_id
         topic = self._topics.get(stored.topic)
@@ -142,6 +157,18 @@ class EventDecoder:
         domain_event: DomainEventProtocol[UUID] = _new(topic.cls)
         _set_attribute(domain_event, "__dict__", state)
         return domain_event
+
+
+def _stored_event(stored: StoredFields) -> StoredEvent:
+    """`stored` as the mapper takes it."""
+    if isinstance(stored, StoredEvent):
+        return stored
+    return StoredEvent(
+        originator_id=stored.originator_id,
+        originator_version=stored.originator_version,
+        topic=stored.topic,
+        state=stored.state,
+    )
 
 
 def _value_decoder(transcoding: Transcoding) -> Callable[[Any], Any]:

@@ -22,7 +22,8 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+from uuid import UUID
 
 import psycopg
 from eventsourcing.application import Application
@@ -121,9 +122,13 @@ def rebuild_together(
         finally:
             for item in rebuilds:
                 item.projection.view.datastore.close()
-        for name in names:
-            for schema in (f"retired_{name}", f"rebuild_{name}"):
-                guard.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(schema)))
+        # One statement, one commit: every schema dropped alone cost a wait for the disk each.
+        schemas = [f"{kind}_{name}" for name in names for kind in ("retired", "rebuild")]
+        guard.execute(
+            SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                SQL(", ").join(Identifier(schema) for schema in schemas)
+            )
+        )
     return reports
 
 
@@ -169,11 +174,23 @@ def _replay(
     return position, events
 
 
+class StoredRow(NamedTuple):
+    """An event as a page holds it: a row of the events table (a `Notification` is a frozen
+    dataclass, several times dearer to make, 200k times in a rebuild of 200k events)."""
+
+    id: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    state: bytes
+
+
 class StorePages:
     """The store after `start`, page by page (BATCH_SIZE events), each page read on a thread
     of its own while the one before is applied: the wait for PostgreSQL to scan and send a page
-    overlaps the projections' work instead of adding to it. Tuple rows: the library's own
-    `select_notifications` builds a dict per row first, a tenth of a rebuild's time.
+    overlaps the projections' work instead of adding to it. Rows in binary, as `StoredRow`
+    tuples: the library's own `select_notifications` builds a dict per row first and then a
+    `Notification`, a tenth of a rebuild's time.
 
     Use as a context manager; iterate once.
     """
@@ -192,7 +209,7 @@ class StorePages:
         self._head = SQL("SELECT max(notification_id) FROM {}").format(table)
         self._start = start
         # One page ahead at most: memory for two pages, never the store.
-        self._ready: queue.Queue[list[Notification] | BaseException] = queue.Queue(maxsize=1)
+        self._ready: queue.Queue[list[StoredRow] | BaseException] = queue.Queue(maxsize=1)
         self._stopped = threading.Event()
         self._reader = threading.Thread(target=self._read, name="rebuild-pages", daemon=True)
         self._latest_head = 0
@@ -207,7 +224,7 @@ class StorePages:
             self._ready.get_nowait()
         self._reader.join(timeout=10)
 
-    def __iter__(self) -> Iterator[list[Notification]]:
+    def __iter__(self) -> Iterator[list[StoredRow]]:
         while True:
             page = self._ready.get()
             if isinstance(page, BaseException):
@@ -228,14 +245,11 @@ class StorePages:
             ) as conn:
                 position = self._start
                 while not self._stopped.is_set():
-                    rows = conn.execute(self._page, (position, BATCH_SIZE)).fetchall()
+                    # Binary: the states arrive as they are stored, not in hex to decode.
+                    rows = conn.cursor(binary=True).execute(self._page, (position, BATCH_SIZE))
+                    page = list(map(StoredRow._make, rows.fetchall()))
                     head = conn.execute(self._head).fetchone()
                     self._latest_head = int(head[0]) if head and head[0] else 0
-                    page = [
-                        Notification(id=r[0], originator_id=r[1], originator_version=r[2],
-                                     topic=r[3], state=r[4])
-                        for r in rows
-                    ]  # fmt: skip
                     self._hand_over(page)
                     if not page:
                         return
@@ -243,7 +257,7 @@ class StorePages:
         except Exception as error:  # the replay raises it
             self._hand_over(error)
 
-    def _hand_over(self, item: list[Notification] | BaseException) -> None:
+    def _hand_over(self, item: list[StoredRow] | BaseException) -> None:
         while not self._stopped.is_set():
             with contextlib.suppress(queue.Full):
                 self._ready.put(item, timeout=0.2)
@@ -308,6 +322,6 @@ def _existing(cursor: Cursor[DictRow], tables: Sequence[str]) -> list[str]:
 
 
 def _decoded(
-    decoder: EventDecoder, batch: Sequence[Notification], skipped: frozenset[int]
+    decoder: EventDecoder, batch: Sequence[StoredRow | Notification], skipped: frozenset[int]
 ) -> list[tuple[Any, int]]:
     return [(decoder.decode(note), note.id) for note in batch if note.id not in skipped]
