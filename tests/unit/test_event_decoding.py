@@ -45,7 +45,8 @@ from commands.messages import (
     SpendCredits,
     UpdateProfile,
 )
-from projectors.event_decoding import EventDecoder
+from projectors.event_decoding import EventDecoder, StoredFields
+from projectors.rebuild import StoredRow
 from tests.fakes.clock import Clock
 from tests.histories import write_tasks, write_template
 
@@ -148,7 +149,7 @@ def assert_same(decoded: object, expected: object) -> None:
         assert decoded == expected
 
 
-def outcome(decode: Callable[[StoredEvent], object], stored: StoredEvent) -> object:
+def outcome(decode: Callable[[Any], object], stored: StoredFields) -> object:
     """The decoded event, or the error as (type, message)."""
     try:
         return decode(stored)
@@ -352,6 +353,21 @@ def test_an_unknown_topic_fails_as_the_mapper_has_it() -> None:
     assert decoded == outcome(mapper.to_domain_event, stored)
     assert isinstance(decoded, tuple)
     assert issubclass(decoded[0], Exception)
+
+
+def test_a_row_of_the_events_table_decodes_and_fails_as_the_stored_event_does() -> None:
+    # A rebuild's pages hold rows (`StoredRow`), not `StoredEvent`s: the fallback to the
+    # mapper must take them too.
+    mapper = library_mapper()
+    good = stored_recorded(mapper, None)
+    bad = with_state(good, '{"value":{"_type_":"no_such_type","_data_":1}}')
+    decoder = EventDecoder(mapper)
+
+    for stored in (good, bad):
+        assert isinstance(stored.originator_id, UUID)
+        row = StoredRow(7, stored.originator_id, stored.originator_version, stored.topic,
+                        stored.state)  # fmt: skip
+        assert_same(outcome(decoder.decode, row), outcome(mapper.to_domain_event, stored))
 
 
 def test_a_class_version_is_upcast_as_the_mapper_does() -> None:
