@@ -17,6 +17,7 @@ so a rebuild equals what the live projector shows.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import queue
 import threading
@@ -46,6 +47,9 @@ BATCH_SIZE = 5000
 # Only one rebuild of a projection at a time: pg_try_advisory_lock(this, hashtext(name)).
 REBUILD_LOCK_CLASS = 0x5245_4255  # "REBU"
 
+# Allocations between two collections of the youngest generation during a replay (Python's
+# default is 700; see _fewer_collections).
+YOUNG_COLLECTION_EVERY = 100_000
 # The application_name of the connection a rebuild reads the store on.
 STORE_PAGES_CONNECTION = "perpetua-rebuild-pages"
 
@@ -108,7 +112,8 @@ def rebuild_together(
                 view = view_class(open_datastore(address, f"rebuild_{name}", pool_size=1))
                 rebuilds.append(_Rebuild(projection_class(view), _skipped(address, name)))
                 view.create_table()
-            position, events = _replay(app, address, rebuilds, on_progress)
+            with _fewer_collections():
+                position, events = _replay(app, address, rebuilds, on_progress)
             reports = []
             for item in rebuilds:
                 name = item.projection.name
@@ -130,6 +135,27 @@ def rebuild_together(
             )
         )
     return reports
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Python's cycle collector, tuned for a replay: what exists before it (the modules, the
+    application) is frozen out of every collection, and the youngest generation is collected
+    every 100,000 allocations instead of every 700.
+
+    A replay allocates millions of short-lived containers (events, their state, rows), freed
+    by reference counting; the collector, started by their number alone, kept walking the
+    whole heap: a fifth of a rebuild's time. Collections still happen, so cycles (rare here)
+    are still freed; peak memory measured the same either way.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -167,6 +168,7 @@ def test_a_rebuild_whose_read_of_the_store_breaks_changes_nothing_and_can_run_ag
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     head = write_history(application, tasks=30)
+    collector = (gc.get_threshold(), gc.get_freeze_count())
     rebuild(application, fresh_database, TaskListProjection, TaskListView)
     before = task_rows(fresh_database, "read")
     monkeypatch.setattr(rebuild_module, "BATCH_SIZE", 10)  # many pages
@@ -189,6 +191,8 @@ def test_a_rebuild_whose_read_of_the_store_breaks_changes_nothing_and_can_run_ag
             on_progress=cut_the_store_reader,
         )
     assert task_rows(fresh_database, "read") == before
+    # The cycle collector, tuned for each replay, is as it was (this process goes on).
+    assert (gc.get_threshold(), gc.get_freeze_count()) == collector
     assert tracked_position(fresh_database) == head
 
     monkeypatch.setattr(rebuild_module, "BATCH_SIZE", 5000)
