@@ -20,6 +20,7 @@ import contextlib
 import gc
 import logging
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,13 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from infra.database import READ_SCHEMA, DatabaseAddress
-from projections.base import ReadModelProjection, ReadModelView, ViewSession, open_datastore
+from projections.base import (
+    PIPELINE_FROM,
+    ReadModelProjection,
+    ReadModelView,
+    ViewSession,
+    open_datastore,
+)
 from projections.failures import ProjectionFailures
 from projectors.event_decoding import EventDecoder
 
@@ -180,24 +187,56 @@ def _replay(
     rebuilds: Sequence[_Rebuild],
     on_progress: Progress,
 ) -> tuple[int, int]:
-    """Apply the whole store to the scratch tables; returns (position, events applied)."""
+    """Apply the whole store to the scratch tables; returns (position, events applied).
+
+    Each projection's page is sent as a pipeline and left open while the other projections'
+    pages are sent and the next page is decoded; it is finished (answers read, committed) just
+    before the same projection's next page. So PostgreSQL writes one projection's rows while
+    this process works on the others, instead of each side waiting for the other in turn.
+    """
     position, events = 0, 0
     skipped_by_any = frozenset().union(*(item.skipped for item in rebuilds))
     recorder = app.recorder
     assert isinstance(recorder, PostgresApplicationRecorder)
     decoder = EventDecoder(app.mapper)
-    with StorePages(address, recorder, start=0) as pages:
-        for batch in pages:
-            decoded = _decoded(decoder, batch, skipped_by_any)
-            tracking = Tracking(app.name, batch[-1].id)
-            for item in rebuilds:
-                # Rarely, an event only some projections skip: decode for those that don't.
-                same = item.skipped == skipped_by_any
-                mine = decoded if same else _decoded(decoder, batch, item.skipped)
-                item.projection.process_batch(mine, tracking)
-            position, events = batch[-1].id, events + len(batch)
-            on_progress(position, max(pages.head(), position))
+    sent: dict[str, contextlib.ExitStack] = {}  # by projection: its page still open
+    try:
+        with StorePages(address, recorder, start=0) as pages:
+            for batch in pages:
+                decoded = _decoded(decoder, batch, skipped_by_any)
+                tracking = Tracking(app.name, batch[-1].id)
+                for item in rebuilds:
+                    # Rarely, an event only some projections skip: decode for those that don't.
+                    same = item.skipped == skipped_by_any
+                    mine = decoded if same else _decoded(decoder, batch, item.skipped)
+                    name = item.projection.name
+                    if name in sent:
+                        sent.pop(name).close()
+                    sent[name] = _send(item.projection, mine, tracking)
+                position, events = batch[-1].id, events + len(batch)
+                on_progress(position, max(pages.head(), position))
+        while sent:
+            sent.pop(next(iter(sent))).close()
+    except BaseException:
+        # Roll back the pages still open; what failed is what the caller hears about (a
+        # rollback on a broken connection raises too, a consequence, not the cause).
+        for page in sent.values():
+            with contextlib.suppress(Exception):
+                page.__exit__(*sys.exc_info())
+        raise
     return position, events
+
+
+def _send(
+    projection: ReadModelProjection[Any], events: Sequence[tuple[Any, int]], tracking: Tracking
+) -> contextlib.ExitStack:
+    """Apply `events` in a transaction ending at `tracking`, and leave it open: closing the
+    returned stack waits for the server's answers and commits (or raises, rolled back)."""
+    with contextlib.ExitStack() as stack:
+        pipelined = len(events) >= PIPELINE_FROM
+        session = stack.enter_context(projection.view.session(tracking, pipelined=pipelined))
+        projection.apply_all(events, session)
+        return stack.pop_all()
 
 
 class StoredRow(NamedTuple):
