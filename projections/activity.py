@@ -30,6 +30,11 @@ COLUMNS = (
     " event_type, version"
 )
 EXPORT_COLUMNS = tuple(column.strip() for column in COLUMNS.split(","))
+# The types of the set-based statements' columns (their `unnest` arrays), in order.
+_OWN_TYPES = ("uuid", "uuid")
+_RECORD_TYPES = (
+    "bigint", "uuid", "timestamptz", "text", "text", "uuid", "text", "text", "text", "integer"
+)  # fmt: skip
 # Owners remembered, in each of two generations: at most twice this many (a few MB).
 OWNER_CACHE_SIZE = 32_768
 # Events about a part of their aggregate (a task's subtask, note or reminder; a notification)
@@ -120,7 +125,7 @@ class ActivityView(ReadModelView):
         ).format(activity=activity, stamps=stamps)
 
     def own(self, session: ViewSession, entity_id: UUID, user_id: UUID) -> None:
-        session.append(self._own, (entity_id, user_id))
+        session.append(self._own, (entity_id, user_id), _OWN_TYPES)
 
     def owner_of(self, session: ViewSession, entity_id: UUID) -> UUID | None:
         row = session.fetchone(self._owner, (entity_id,))
@@ -128,7 +133,7 @@ class ActivityView(ReadModelView):
 
     def record(self, session: ViewSession, row: ActivityRow) -> None:
         """Add the event's row (`describe`) to the log, at the session's position."""
-        session.append(self._insert, (session.position, *row))
+        session.append(self._insert, (session.position, *row), _RECORD_TYPES)
 
     # -- reads --------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from infra.database import DatabaseAddress
+from projections.binary_arrays import bind_encoded_arrays, encode_columns
 from projections.storable_text import bind_storable_text
 
 PROGRESS_CHANNEL = "perpetua_projection_progress"
@@ -74,12 +75,13 @@ class ViewSession:
 
     def __init__(self, cursor: Cursor[DictRow]) -> None:
         bind_storable_text(cursor.adapters)
+        bind_encoded_arrays(cursor.adapters)
         self.cursor = cursor
         self.position = 0
         # Rows waiting for a set-based statement (see `append`), by statement, in first-use
         # order; and a statement waiting to be run or replaced (see `execute_later`). At most
         # one of the two waits at any time.
-        self._rows: dict[bytes, list[tuple[Any, ...]]] = {}
+        self._rows: dict[bytes, tuple[Sequence[str], list[tuple[Any, ...]]]] = {}
         self._later: tuple[Hashable, bytes, Params] | None = None
 
     def execute(self, statement: Statement, params: Params) -> None:
@@ -103,6 +105,7 @@ class ViewSession:
         self.flush()
         cursor = self.cursor.connection.cursor()
         bind_storable_text(cursor.adapters)
+        bind_encoded_arrays(cursor.adapters)
         return cursor.execute(_render(statement, self.cursor), params)
 
     def execute_later(self, key: Hashable, statement: Statement, params: Params) -> None:
@@ -127,10 +130,11 @@ class ViewSession:
             self.flush()
         self.cursor.execute(_render(statement, self.cursor), params)
 
-    def append(self, statement: Statement, row: tuple[Any, ...]) -> None:
+    def append(self, statement: Statement, row: tuple[Any, ...], types: Sequence[str]) -> None:
         """Add `row` to the rows `statement` writes in one go: its parameters are one array per
-        column (`unnest(%b::uuid[], ...)`), and it runs once for all the rows appended since
-        the session's last other statement, before that statement (or the tracking record).
+        column (`unnest(%b::uuid[], ...)`, of the PostgreSQL `types`, see binary_arrays.py),
+        and it runs once for all the rows appended since the session's last other statement,
+        before that statement (or the tracking record).
 
         For rows only ever inserted (a log), where one statement per event was most of the
         cost of a rebuild. Every other statement of the session, read or write, still sees
@@ -141,11 +145,11 @@ class ViewSession:
         if self._later is not None:
             self.flush()
         key = _render(statement, self.cursor)
-        rows = self._rows.get(key)
-        if rows is None:
-            self._rows[key] = [row]
+        pending = self._rows.get(key)
+        if pending is None:
+            self._rows[key] = (types, [row])
         else:
-            rows.append(row)
+            pending[1].append(row)
 
     def flush(self) -> None:
         """Run what waits (appended rows, a statement waiting to be replaced) now."""
@@ -155,9 +159,8 @@ class ViewSession:
             self.cursor.execute(statement, params)
         if self._rows:
             pending, self._rows = self._rows, {}
-            for statement, rows in pending.items():
-                columns = [list(column) for column in zip(*rows, strict=True)]
-                self.cursor.execute(statement, columns)
+            for statement, (types, rows) in pending.items():
+                self.cursor.execute(statement, encode_columns(rows, types))
 
 
 class ReadModelView(PostgresTrackingRecorder):

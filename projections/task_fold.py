@@ -29,6 +29,7 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from aggregates.task import Task
 from projections.base import ViewSession
+from projections.binary_arrays import EncodedArray, encode_column
 
 if TYPE_CHECKING:
     from projections.task_list import TaskListView
@@ -183,10 +184,11 @@ class TaskListFold:
                 if not isinstance(event, Task.Created):
                     stored.append(task_id)
         if stored:
-            for row in session.fetchall(self._read["tasks"], (stored,)):
+            ids = (encode_column("uuid", stored),)
+            for row in session.fetchall(self._read["tasks"], ids):
                 images[row["id"]].task = row
             for part in PARTS:
-                for row in session.fetchall(self._read[part], (stored,)):
+                for row in session.fetchall(self._read[part], ids):
                     images[row["task_id"]].parts[part][row["id"]] = row
             for task_id in stored:
                 images[task_id].stored = True
@@ -203,7 +205,7 @@ class TaskListFold:
             ]  # fmt: skip
             stored = [task_id for task_id, image in changed if image.stored]
             if stored:
-                session.execute(self._delete_parts[part], (stored,))
+                session.execute(self._delete_parts[part], (encode_column("uuid", stored),))
             rows = [row for _, image in changed for row in image.parts[part].values()]
             if rows:
                 session.execute(self._insert_parts[part], _columns(rows, PART_COLUMNS[part]))
@@ -231,8 +233,10 @@ def _insert(schema: Identifier, table: str, columns: tuple[tuple[str, str], ...]
     )
 
 
-def _columns(rows: Sequence[Row], columns: tuple[tuple[str, str], ...]) -> list[list[Any]]:
-    return [[row[name] for row in rows] for name, _ in columns]
+def _columns(
+    rows: Sequence[Row], columns: tuple[tuple[str, str], ...]
+) -> list[EncodedArray | list[Any]]:
+    return [encode_column(kind, [row[name] for row in rows]) for name, kind in columns]
 
 
 # -- the rules, event by event (each mirrors its handler in task_list.py) -----------------------
