@@ -341,6 +341,10 @@ class ReadModelProjection(Projection[TView], Generic[TView]):
         cls._handlers[event_class] = handler
         return handler
 
+    def shows(self, domain_event: Any) -> bool:
+        """Whether `apply` does anything with `domain_event` (by its class)."""
+        return self.handler_for(type(domain_event)) is not None
+
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.process_batch([(domain_event, tracking.notification_id)], tracking)
 

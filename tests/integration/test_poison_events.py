@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 
+import psycopg
 import pytest
 
 from commands.application import PerpetuaApplication
@@ -19,7 +20,7 @@ from projections.base import close_views
 from projections.failures import FAILED_AFTER_ATTEMPTS
 from projections.registry import PROJECTIONS
 from projectors import runner
-from projectors.rebuild import rebuild
+from projectors.rebuild import rebuild, rebuild_together
 from tests.integration.support import (
     every_projection_running,
     position_of,
@@ -117,6 +118,21 @@ def test_a_poison_event_stops_its_projection_until_an_operator_skips_it(
     projection_class, view_class = PROJECTIONS["task_list"]
     rebuild(application, fresh_database, projection_class, view_class)
     assert task_rows(fresh_database, "read") == live
+
+    # Rebuilt together with the activity log, which was not told to skip it: the task list
+    # still leaves it out, the log still has its row.
+    logged = activity_positions(fresh_database)
+    assert poison_at in logged
+    rebuild_together(
+        application, fresh_database, [PROJECTIONS["task_list"], PROJECTIONS["activity"]]
+    )
+    assert task_rows(fresh_database, "read") == live
+    assert activity_positions(fresh_database) == logged
+
+
+def activity_positions(address: DatabaseAddress) -> list[int]:
+    with psycopg.connect(address.conninfo) as conn:
+        return [row[0] for row in conn.execute("SELECT position FROM read.activity ORDER BY 1")]
 
 
 def test_skipping_needs_a_known_projection_and_an_existing_event(
