@@ -33,7 +33,7 @@ EXPORT_COLUMNS = tuple(column.strip() for column in COLUMNS.split(","))
 # The types of the set-based statements' columns (their `unnest` arrays), in order.
 _OWN_TYPES = ("uuid", "uuid")
 _RECORD_TYPES = (
-    "bigint", "uuid", "timestamptz", "text", "text", "uuid", "text", "text", "text", "integer"
+    "bigint", "uuid", "timestamptz", "text", "uuid", "text", "text", "text", "integer"
 )  # fmt: skip
 # Owners remembered, in each of two generations: at most twice this many (a few MB).
 OWNER_CACHE_SIZE = 32_768
@@ -111,16 +111,18 @@ class ActivityView(ReadModelView):
             "INSERT INTO {} SELECT * FROM unnest(%b::uuid[], %b::uuid[]) ON CONFLICT DO NOTHING"
         ).format(owners)
         self._owner = SQL("SELECT user_id FROM {} WHERE entity_id = %s").format(owners)
+        # The actor is the owner (only owners change their data today): written by the
+        # statement from the user's id rather than sent as text with every row.
         self._insert = SQL(
             "INSERT INTO {activity} (position, user_id, occurred_at, actor, entity_type,"
             " entity_id, action, summary, request_id, event_type, version)"
-            " SELECT r.position, r.user_id, r.occurred_at, r.actor, r.entity_type, r.entity_id,"
-            " r.action, r.summary,"
+            " SELECT r.position, r.user_id, r.occurred_at, r.user_id::text, r.entity_type,"
+            " r.entity_id, r.action, r.summary,"
             " (SELECT request_id FROM {stamps} WHERE notification_id = r.position),"
             " r.event_type, r.version"
-            " FROM unnest(%b::bigint[], %b::uuid[], %b::timestamptz[], %b::text[], %b::text[],"
+            " FROM unnest(%b::bigint[], %b::uuid[], %b::timestamptz[], %b::text[],"
             " %b::uuid[], %b::text[], %b::text[], %b::text[], %b::integer[])"
-            " AS r(position, user_id, occurred_at, actor, entity_type, entity_id, action,"
+            " AS r(position, user_id, occurred_at, entity_type, entity_id, action,"
             " summary, event_type, version)"
         ).format(activity=activity, stamps=stamps)
 
@@ -237,9 +239,8 @@ class ActivityProjection(ReadModelProjection[ActivityView]):
 class ActivityRow(NamedTuple):
     """An event's row of the log, but for its position (the session's)."""
 
-    user_id: UUID
+    user_id: UUID  # and the actor: only owners change their data today
     occurred_at: datetime
-    actor: str
     entity_type: str
     entity_id: UUID
     action: str
@@ -291,7 +292,6 @@ def describe(domain_event: Any, owner: UUID) -> ActivityRow:
     return ActivityRow(
         owner,
         domain_event.timestamp,
-        str(owner),
         entity_type,
         entity_id,
         action,

@@ -38,6 +38,13 @@ _TIMESTAMPTZ = cast(
     psycopg.adapters.get_dumper(datetime, PyFormat.BINARY)(datetime).dump,
 )
 
+# Short texts recur (an event's type, an action, a priority): their elements are kept, at most
+# SHORT_TEXTS_KEPT of them (~0.5 MB), and reused. Keyed by the `str` itself: equal texts,
+# equal elements.
+SHORT_TEXT = 64
+SHORT_TEXTS_KEPT = 4096
+_SHORT_TEXTS: dict[str, bytes] = {}
+
 # The elements of a column, each as its length and bytes (or _NULL).
 Encoder: TypeAlias = Callable[[Sequence[Any]], list[bytes]]
 
@@ -114,14 +121,22 @@ def _uuids(items: Sequence[Any]) -> list[bytes]:
 
 def _texts(items: Sequence[Any]) -> list[bytes]:
     parts = []
+    known = _SHORT_TEXTS
     for item in items:
         if item is None:
             parts.append(_NULL)
-        elif type(item) is str:
-            data = storable(item).encode()
-            parts.append(len(data).to_bytes(4, "big") + data)
-        else:
+            continue
+        if type(item) is not str:
             raise _Unexpected
+        part = known.get(item)
+        if part is None:
+            data = storable(item).encode()
+            part = len(data).to_bytes(4, "big") + data
+            if len(item) <= SHORT_TEXT:
+                if len(known) >= SHORT_TEXTS_KEPT:
+                    known.clear()
+                known[item] = part
+        parts.append(part)
     return parts
 
 

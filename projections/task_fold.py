@@ -242,8 +242,9 @@ def _columns(
 # -- the rules, event by event (each mirrors its handler in task_list.py) -----------------------
 
 
-def _created(image: TaskImage, event: Task.Created, position: int) -> None:
-    image.task = {
+def created_columns(event: Task.Created) -> Row:
+    """What a task's first event says of its row: the handler's insert and the fold's both."""
+    return {
         "id": event.originator_id,
         "owner_id": event.owner_id,
         "title": event.title,
@@ -252,19 +253,31 @@ def _created(image: TaskImage, event: Task.Created, position: int) -> None:
         "priority_rank": PRIORITY_RANK[event.priority],
         "due_date": event.due_date,
         "estimated_duration": event.estimated_duration,
-        "focus_time_seconds": 0,
-        "completed": False,
-        "completed_at": None,
-        "completed_by": None,
-        "hidden": False,
-        "archived": False,
-        "deleted": False,
         "template_id": event.template_id,
-        "subtask_count": 0,
-        "subtasks_completed": 0,
-        "note_count": 0,
-        "reminder_count": 0,
         "version": event.originator_version,
+    }
+
+
+# A new task row's other columns, as the table's defaults have them.
+_NEW_TASK = {
+    "focus_time_seconds": 0,
+    "completed": False,
+    "completed_at": None,
+    "completed_by": None,
+    "hidden": False,
+    "archived": False,
+    "deleted": False,
+    "subtask_count": 0,
+    "subtasks_completed": 0,
+    "note_count": 0,
+    "reminder_count": 0,
+}
+
+
+def _created(image: TaskImage, event: Task.Created, position: int) -> None:
+    image.task = {
+        **created_columns(event),
+        **_NEW_TASK,
         "created_at": event.timestamp,
         "updated_at": event.timestamp,
         "last_position": position,

@@ -21,7 +21,13 @@ from projections.cursors import cut_page, decode_cursor
 from projections.note_rows import NoteRows
 from projections.reminder_rows import DueReminder, ReminderRows
 from projections.subtask_rows import SubtaskRows
-from projections.task_fold import FOLD_FROM, PRIORITY_RANK, UPDATABLE_COLUMNS, TaskListFold
+from projections.task_fold import (
+    FOLD_FROM,
+    PRIORITY_RANK,
+    UPDATABLE_COLUMNS,
+    TaskListFold,
+    created_columns,
+)
 
 # Tasks without a due date sort after every dated one.
 NO_DUE_DATE = "'9999-12-31T00:00:00Z'::timestamptz"
@@ -313,22 +319,7 @@ class TaskListProjection(ReadModelProjection[TaskListView]):
 
     @apply.register
     def task_created(self, event: Task.Created, session: ViewSession) -> None:
-        self.view.insert_task(
-            session,
-            {
-                "id": event.originator_id,
-                "owner_id": event.owner_id,
-                "title": event.title,
-                "description": event.description,
-                "priority": event.priority,
-                "priority_rank": PRIORITY_RANK[event.priority],
-                "due_date": event.due_date,
-                "estimated_duration": event.estimated_duration,
-                "template_id": event.template_id,
-                "version": event.originator_version,
-                "at": event.timestamp,
-            },
-        )
+        self.view.insert_task(session, {**created_columns(event), "at": event.timestamp})
 
     @apply.register
     def task_updated(self, event: Task.Updated, session: ViewSession) -> None:

@@ -1,8 +1,8 @@
 """Rebuild a projection by replaying the store, then swap it in: blue/green, no downtime.
 
 1. Fresh tables (and tracking) are built in a scratch schema `rebuild_<name>` by replaying
-   the whole store in 500-event transactions, while the live tables keep serving reads and
-   the live projector keeps following the store.
+   the whole store, a transaction per page of BATCH_SIZE events, while the live tables keep
+   serving reads and the live projector keeps following the store.
 2. The swap is one transaction: lock the live tables (data tables first, then tracking: the
    order the projector writes them, so the two never deadlock), apply the few events that
    arrived meanwhile, then move the live tables out to `retired_<name>` and the new ones into
@@ -134,7 +134,7 @@ def rebuild_together(
         finally:
             for item in rebuilds:
                 item.projection.view.datastore.close()
-        # One statement, one commit: every schema dropped alone cost a wait for the disk each.
+        # One statement, one commit (a statement per schema was twenty commits).
         schemas = [f"{kind}_{name}" for name in names for kind in ("retired", "rebuild")]
         guard.execute(
             SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(

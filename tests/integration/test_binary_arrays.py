@@ -80,10 +80,11 @@ def test_texts_postgresql_cannot_hold_arrive_storable(
     connection: psycopg.Connection[TupleRow],
 ) -> None:
     items = ["a\x00b", "lone \ud800 surrogate", "", None, "caf\u00e9 \U0001f600"]
+    kept = ["a\ufffdb", "lone \ufffd surrogate", "", None, "caf\u00e9 \U0001f600"]
 
-    stored = round_trip(connection, "text", encode_column("text", items))
-
-    assert stored == ["a\ufffdb", "lone \ufffd surrogate", "", None, "caf\u00e9 \U0001f600"]
+    # Twice: the second time short texts are encoded from what the first kept.
+    for _ in range(2):
+        assert round_trip(connection, "text", encode_column("text", items)) == kept
 
 
 @pytest.mark.parametrize(
@@ -95,6 +96,7 @@ def test_texts_postgresql_cannot_hold_arrive_storable(
         ("uuid", [UUID(int=1), "00000000-0000-0000-0000-000000000002"]),
         ("timestamptz", [datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1)]),  # naive
         ("text", ["a", b"b"]),
+        ("text", ["a", ["not", "a", "text"]]),
     ],
 )
 def test_a_value_the_encoder_does_not_take_sends_the_plain_list(
