@@ -39,7 +39,7 @@ _TIMESTAMPTZ = cast(
 )
 
 # Short texts recur (an event's type, an action, a priority): their elements are kept, at most
-# SHORT_TEXTS_KEPT of them (~0.5 MB), and reused. Keyed by the `str` itself: equal texts,
+# SHORT_TEXTS_KEPT of them (~1 MB at most), and reused. Keyed by the `str` itself: equal texts,
 # equal elements.
 SHORT_TEXT = 64
 SHORT_TEXTS_KEPT = 4096
