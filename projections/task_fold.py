@@ -39,8 +39,10 @@ FOLD_FROM = 16
 
 Row: TypeAlias = dict[str, Any]
 
-# The columns of each table, with their types for the set-based writes (`unnest` of arrays).
-TASK_COLUMNS: tuple[tuple[str, str], ...] = (
+# Every column of each table, in the table's order, with its type for the set-based writes
+# (`unnest` of arrays): a part's row is deleted and inserted whole, so a column left out here
+# would be lost (tests/integration/test_task_fold_columns.py holds this to the tables).
+TASK_ROW_TYPES: tuple[tuple[str, str], ...] = (
     ("id", "uuid"),
     ("owner_id", "uuid"),
     ("title", "text"),
@@ -66,7 +68,7 @@ TASK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("updated_at", "timestamptz"),
     ("last_position", "bigint"),
 )
-PART_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+PART_ROW_TYPES: dict[str, tuple[tuple[str, str], ...]] = {
     "subtasks": (
         ("id", "uuid"),
         ("task_id", "uuid"),
@@ -97,7 +99,7 @@ PART_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("last_position", "bigint"),
     ),
 }
-PARTS = tuple(PART_COLUMNS)
+PARTS = tuple(PART_ROW_TYPES)
 # The columns a task update may change, and the rank each priority sorts by (task_list.py).
 UPDATABLE_COLUMNS = frozenset(
     {"title", "description", "priority", "due_date", "estimated_duration"}
@@ -148,16 +150,16 @@ class TaskListFold:
     def __init__(self, view: TaskListView) -> None:
         schema = Identifier(view.datastore.schema)
         self._read: dict[str, Composed] = {
-            "tasks": _select(schema, "tasks", TASK_COLUMNS, "id"),
-            **{part: _select(schema, part, PART_COLUMNS[part], "task_id") for part in PARTS},
+            "tasks": _select(schema, "tasks", TASK_ROW_TYPES, "id"),
+            **{part: _select(schema, part, PART_ROW_TYPES[part], "task_id") for part in PARTS},
         }
         updates = SQL(", ").join(
-            SQL("{0} = EXCLUDED.{0}").format(Identifier(name)) for name, _ in TASK_COLUMNS[1:]
+            SQL("{0} = EXCLUDED.{0}").format(Identifier(name)) for name, _ in TASK_ROW_TYPES[1:]
         )
         self._upsert_tasks = SQL("{} ON CONFLICT (id) DO UPDATE SET {}").format(
-            _insert(schema, "tasks", TASK_COLUMNS), updates
+            _insert(schema, "tasks", TASK_ROW_TYPES), updates
         )
-        self._insert_parts = {part: _insert(schema, part, PART_COLUMNS[part]) for part in PARTS}
+        self._insert_parts = {part: _insert(schema, part, PART_ROW_TYPES[part]) for part in PARTS}
         self._delete_parts = {
             part: SQL("DELETE FROM {}.{} WHERE task_id = ANY(%b::uuid[])").format(
                 schema, Identifier(part)
@@ -197,7 +199,7 @@ class TaskListFold:
     def _write(self, images: dict[UUID, TaskImage], session: ViewSession) -> None:
         tasks = [image.task for image in images.values() if image.task is not None]
         if tasks:
-            session.execute(self._upsert_tasks, _columns(tasks, TASK_COLUMNS))
+            session.execute(self._upsert_tasks, _columns(tasks, TASK_ROW_TYPES))
         for part in PARTS:
             changed = [
                 (task_id, image) for task_id, image in images.items()
@@ -208,7 +210,7 @@ class TaskListFold:
                 session.execute(self._delete_parts[part], (encode_column("uuid", stored),))
             rows = [row for _, image in changed for row in image.parts[part].values()]
             if rows:
-                session.execute(self._insert_parts[part], _columns(rows, PART_COLUMNS[part]))
+                session.execute(self._insert_parts[part], _columns(rows, PART_ROW_TYPES[part]))
 
 
 def _select(
