@@ -60,7 +60,9 @@ def test_every_event_of_the_user_is_in_the_log_newest_first(service: Service) ->
     assert renamed["request_id"] == "req-rename-42"
     assert renamed["summary"] == "task updated: title"
     assert renamed["entity_id"] == task_id
-    assert {row["actor"] for row in rows} == {rows[0]["actor"]}
+    # The actor is the user, by id (their registration's row names them).
+    registered = next(row for row in rows if row["action"] == "registered")
+    assert {row["actor"] for row in rows} == {registered["entity_id"]}
 
 
 def test_filters_order_and_pages(service: Service) -> None:
