@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -94,14 +94,23 @@ def replay_into(address: DatabaseAddress, app: PerpetuaApplication, schema: str)
     view.create_table()
     worker = ProjectionWorker(app, TaskListProjection(view))
     head = app.recorder.max_notification_id() or 0
-    thread = threading.Thread(target=worker.run)
+    try:
+        with in_thread(worker.run, worker.stop):
+            wait_until(lambda: (view.max_tracking_id(EVENT_STORE_NAME) or 0) >= head)
+    finally:
+        view.datastore.close()
+
+
+@contextmanager
+def in_thread(run: Callable[[], object], stop: Callable[[], object]) -> Iterator[None]:
+    """`run` on a thread of its own while the block runs; `stop` then ends it."""
+    thread = threading.Thread(target=run)
     thread.start()
     try:
-        wait_until(lambda: (view.max_tracking_id(EVENT_STORE_NAME) or 0) >= head)
+        yield
     finally:
-        worker.stop()
-        thread.join(timeout=10)
-        view.datastore.close()
+        stop()
+        thread.join(timeout=20)
 
 
 @contextmanager
@@ -118,13 +127,10 @@ def every_projection_running(
         for name, view in views.items()
     }
     stop = threading.Event()
-    thread = threading.Thread(target=run_workers, args=(list(workers.values()), stop))
-    thread.start()
     try:
-        yield workers
+        with in_thread(lambda: run_workers(list(workers.values()), stop), stop.set):
+            yield workers
     finally:
-        stop.set()
-        thread.join(timeout=20)
         close_views(views)
 
 
@@ -143,15 +149,14 @@ def project(address: DatabaseAddress, app: PerpetuaApplication, names: list[str]
     workers = [ProjectionWorker(app, PROJECTIONS[name][0](view)) for name, view in views.items()]
     head = app.recorder.max_notification_id() or 0
     stop = threading.Event()
-    runner = threading.Thread(target=run_workers, args=(workers, stop))
-    runner.start()
     try:
-        wait_until(
-            lambda: all((v.max_tracking_id(EVENT_STORE_NAME) or 0) >= head for v in views.values())
-        )
+        with in_thread(lambda: run_workers(workers, stop), stop.set):
+            wait_until(
+                lambda: all(
+                    (v.max_tracking_id(EVENT_STORE_NAME) or 0) >= head for v in views.values()
+                )
+            )
     finally:
-        stop.set()
-        runner.join(timeout=20)
         close_views(views)
 
 
@@ -196,10 +201,5 @@ def positions_seen(address: DatabaseAddress) -> Iterator[list[set[int]]]:
                 if len(rows) == len(PROJECTIONS):  # each has tracked something
                     seen.append({row[0] for row in rows})
 
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with in_thread(watch, done.set):
         yield seen
-    finally:
-        done.set()
-        watcher.join(timeout=20)

@@ -24,6 +24,7 @@ from projectors import rebuild as rebuild_module
 from projectors.rebuild import REBUILD_LOCK_CLASS, RebuildInProgressError, rebuild
 from projectors.runner import ProjectionWorker
 from tests.integration.support import (
+    in_thread,
     replay_into,
     task_rows,
     tracked_position,
@@ -39,13 +40,10 @@ def live_projector(address: DatabaseAddress, app: PerpetuaApplication) -> Iterat
     view = build_views(address, ["task_list"])["task_list"]
     assert isinstance(view, TaskListView)
     worker = ProjectionWorker(app, TaskListProjection(view))
-    thread = threading.Thread(target=worker.run)
-    thread.start()
     try:
-        yield view
+        with in_thread(worker.run, worker.stop):
+            yield view
     finally:
-        worker.stop()
-        thread.join(timeout=10)
         view.datastore.close()
 
 
