@@ -18,6 +18,7 @@ from commands.application import PerpetuaApplication
 from commands.messages import Actor, CreateTask, SignIn
 from infra.database import EVENT_STORE_NAME, DatabaseAddress
 from perpetua.wiring import build_views
+from projections.registry import PROJECTIONS
 from projections.task_list import TaskListProjection, TaskListQuery, TaskListView
 from projections.tombstones import TombstonesProjection, TombstonesView
 from projectors import rebuild as rebuild_module
@@ -197,3 +198,35 @@ def test_a_rebuild_whose_read_of_the_store_breaks_changes_nothing_and_can_run_ag
     report = rebuild(application, fresh_database, TaskListProjection, TaskListView)
     assert report.position == head
     assert task_rows(fresh_database, "read") == before
+
+
+def test_projections_rebuilt_together_are_each_tracked_at_the_head_and_lose_nothing(
+    fresh_database: DatabaseAddress,
+    application: PerpetuaApplication,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Many small pages: most projections show a few events of a page or none, and write
+    # their share only once they hold half a page's worth (or at the end).
+    head = write_history(application, tasks=12)
+    monkeypatch.setattr(rebuild_module, "BATCH_SIZE", 10)
+    reports = rebuild_module.rebuild_together(
+        application, fresh_database, list(PROJECTIONS.values())
+    )
+    assert [(r.projection, r.position, r.events) for r in reports] == [
+        (name, head, head) for name in PROJECTIONS
+    ]
+    views = build_views(fresh_database, list(PROJECTIONS))
+    try:
+        assert {
+            name: view.max_tracking_id(EVENT_STORE_NAME) for name, view in views.items()
+        } == dict.fromkeys(PROJECTIONS, head)
+        # The log, which shows every event, has every one of them; the credit balance, which
+        # shows a few of them (each a page apart), has the user's.
+        with psycopg.connect(fresh_database.conninfo) as conn:
+            logged = conn.execute("SELECT count(*), max(position) FROM read.activity").fetchone()
+            balances = conn.execute("SELECT count(*) FROM read.credit_balances").fetchone()
+        assert logged == (head, head)
+        assert balances == (1,)
+    finally:
+        for view in views.values():
+            view.datastore.close()
