@@ -10,6 +10,7 @@ stamp table, written in the same transaction as the event.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -133,9 +134,9 @@ class ActivityView(ReadModelView):
         row = session.fetchone(self._owner, (entity_id,))
         return row["user_id"] if row else None
 
-    def record(self, session: ViewSession, row: ActivityRow) -> None:
-        """Add the event's row (`describe`) to the log, at the session's position."""
-        session.append(self._insert, (session.position, *row), _RECORD_TYPES)
+    def record(self, session: ViewSession, columns: tuple[Any, ...]) -> None:
+        """Add an event's row to the log: its position and then an `ActivityRow`'s columns."""
+        session.append(self._insert, columns, _RECORD_TYPES)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -194,21 +195,23 @@ class ActivityProjection(ReadModelProjection[ActivityView]):
         # it rolls back (the batch is applied again). Saves a query per event on catch-up.
         # Two generations: when the newer is full it becomes the older one, so the owners in
         # use stay remembered (an owner found in the older one moves back into the newer).
-        self._owners: dict[UUID, UUID] = {}
-        self._older_owners: dict[UUID, UUID] = {}
+        # Keyed by the ids' integers: a UUID's hash is Python code, an int's is not.
+        self._owners: dict[int, UUID] = {}
+        self._older_owners: dict[int, UUID] = {}
         # One object per user for all the entities they own, however many events named them.
-        self._users: dict[UUID, UUID] = {}
+        self._users: dict[int, UUID] = {}
 
     def apply(self, domain_event: Any, session: ViewSession) -> None:
         """Every event is a row; its first event also says whose its aggregate is."""
         entity_id: UUID = domain_event.originator_id
+        key = entity_id.int
         owner = self._owner_named_by(domain_event)
         if owner is not None:
             self.view.own(session, entity_id, owner)
         else:
             owner = (
-                self._owners.get(entity_id)
-                or self._older_owners.get(entity_id)
+                self._owners.get(key)
+                or self._older_owners.get(key)
                 or self.view.owner_of(session, entity_id)
             )
         if owner is None:
@@ -217,8 +220,8 @@ class ActivityProjection(ReadModelProjection[ActivityView]):
             self._older_owners, self._owners = self._owners, {}
             if len(self._users) >= OWNER_CACHE_SIZE:
                 self._users.clear()
-        self._owners[entity_id] = self._users.setdefault(owner, owner)
-        self.view.record(session, describe(domain_event, owner))
+        self._owners[key] = self._users.setdefault(owner.int, owner)
+        self.view.record(session, _columns(domain_event, owner, session.position))
 
     @staticmethod
     def _owner_named_by(domain_event: Any) -> UUID | None:
@@ -256,10 +259,24 @@ class _Naming:
     event_type: str
     entity_type: str
     action: str
-    # A part event's field naming the part (`subtask_id`), with the part's words; None where
-    # the event is about its aggregate.
+    # A part event's field naming the part (`subtask_id`), with the part's entity type and
+    # action; None where the event is about its aggregate.
     part: tuple[str, str, str] | None
+    # What the summary says first (`subtask completed`), about the aggregate and about a part.
+    words: str
+    part_words: str
+    # Of the attributes the summary looks up, those the class itself has (a field with a
+    # default, say); all of them where the class changes how attributes are found.
+    on_class: frozenset[str]
 
+
+# The attributes a summary may look up on an event (besides those every event has).
+_LOOKED_UP = frozenset(
+    {
+        "late", "occurrence_at", "tokens_in", "amount", "carried_over", "expired",
+        *_NAMING_FIELDS, "day", "period_end", "notification_ids", "changes",
+    }
+)  # fmt: skip
 
 _namings: dict[type[Any], _Naming] = {}
 
@@ -279,66 +296,107 @@ def _name(event_class: type[Any]) -> _Naming:
     if part:
         entity_type = part.group(1).lower()
         naming = (f"{entity_type}_id", entity_type, _snake(part.group(2)))
-    return _Naming(event_type, _snake(aggregate), _snake(name), naming)
+    on_class = frozenset(name for name in _LOOKED_UP if hasattr(event_class, name))
+    if any(
+        "__getattribute__" in vars(cls) or "__getattr__" in vars(cls)
+        for cls in event_class.__mro__
+        if cls is not object
+    ):
+        on_class = _LOOKED_UP
+    entity_type, action = _snake(aggregate), _snake(name)
+    return _Naming(
+        event_type, entity_type, action, naming, _words(entity_type, action),
+        _words(naming[1], naming[2]) if naming else "", on_class,
+    )  # fmt: skip
+
+
+def _words(entity_type: str, action: str) -> str:
+    return f"{entity_type.replace('_', ' ')} {action.replace('_', ' ')}"
 
 
 def describe(domain_event: Any, owner: UUID) -> ActivityRow:
     """The row of an event: what happened to what, in words a person reads."""
+    return ActivityRow._make(_columns(domain_event, owner, 0)[1:])
+
+
+def _columns(domain_event: Any, owner: UUID, position: int) -> tuple[Any, ...]:
+    """The event's row of the log at `position`: the position, then `ActivityRow`'s columns."""
     naming = _naming(type(domain_event))
     entity_type, entity_id, action = naming.entity_type, domain_event.originator_id, naming.action
+    words = naming.words
     if naming.part is not None and hasattr(domain_event, naming.part[0]):
         entity_id = getattr(domain_event, naming.part[0])
-        entity_type, action = naming.part[1], naming.part[2]
-    return ActivityRow(
+        entity_type, action, words = naming.part[1], naming.part[2], naming.part_words
+    return (
+        position,
         owner,
         domain_event.timestamp,
         entity_type,
         entity_id,
         action,
-        _summary(domain_event, entity_type, action),
+        _summary(domain_event, _present(domain_event, naming), words),
         naming.event_type,
         domain_event.originator_version,
     )
 
 
-def _summary(domain_event: Any, entity_type: str, action: str) -> str:
-    words = f"{entity_type.replace('_', ' ')} {action.replace('_', ' ')}"
-    if getattr(domain_event, "late", None) is True:
+def _present(domain_event: Any, naming: _Naming) -> frozenset[str]:
+    """The attributes of `_LOOKED_UP` the event has: any other reads as None. (Most events
+    have one or two of them, and looking up the others one by one, only to find nothing, was
+    a third of the log's time in a rebuild.)"""
+    attributes = getattr(domain_event, "__dict__", None)
+    if attributes is None:
+        return _LOOKED_UP
+    present = _LOOKED_UP.intersection(attributes)
+    return present | naming.on_class if naming.on_class else present
+
+
+def _summary(domain_event: Any, present: frozenset[str], words: str) -> str:
+    if not present:
+        return words
+    if _attribute(domain_event, present, "late") is True:
         words += " late"  # a reminder fired after the scheduler was away
-    occurrence = getattr(domain_event, "occurrence_at", None)
+    occurrence = _attribute(domain_event, present, "occurrence_at")
     if isinstance(occurrence, datetime):
         words += f" for {occurrence.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-    details = _details(domain_event)
+    details = _details(domain_event, present)
     return f"{words}: {', '.join(details)}" if details else words
 
 
-def _details(domain_event: Any) -> list[str]:
-    """How much, about what, and when, as far as the event says: `3 credits, ai_chat`."""
-    if isinstance(getattr(domain_event, "tokens_in", None), int):
+def _attribute(domain_event: Any, present: frozenset[str], name: str) -> Any:
+    """getattr(domain_event, name, None), for a name of _LOOKED_UP."""
+    return getattr(domain_event, name, None) if name in present else None
+
+
+def _details(domain_event: Any, present: frozenset[str]) -> list[str]:
+    """How much, about what, and when, as far as the event says: `3 credits, ai_chat`.
+    (`present`: which of the attributes looked up here the event has.)"""
+    value = functools.partial(_attribute, domain_event, present)
+    if isinstance(value("tokens_in"), int):
         return _ai_request_details(domain_event)
     details = []
-    amount = getattr(domain_event, "amount", None)
+    amount = value("amount")
     if isinstance(amount, int):  # only the credit ledger's events have amounts
         details.append(f"{amount} credit{'' if amount == 1 else 's'}")
     for field in ("carried_over", "expired"):
-        value = getattr(domain_event, field, None)
-        if isinstance(value, int) and value:
-            details.append(f"{value} {field.replace('_', ' ')}")
+        count = value(field)
+        if isinstance(count, int) and count:
+            details.append(f"{count} {field.replace('_', ' ')}")
     for field in _NAMING_FIELDS:
-        value = getattr(domain_event, field, None)
-        if isinstance(value, str):
-            details.append(value[:120])
+        words = value(field)
+        if isinstance(words, str):
+            details.append(words[:120])
             break
-    day = getattr(domain_event, "day", None)
+    day = value("day")
     if isinstance(day, str):
         details.append(day)
-    period_end = getattr(domain_event, "period_end", None)
+    period_end = value("period_end")
     if isinstance(period_end, datetime):
         details.append(f"period end {period_end.astimezone(UTC).date().isoformat()}")
-    ids = getattr(domain_event, "notification_ids", None)
+    ids = value("notification_ids")
     if isinstance(ids, list):
         details.append(f"{len(ids)} notification{'' if len(ids) == 1 else 's'}")
-    changes = getattr(domain_event, "changes", None)
+    changes = value("changes")
     if not details and isinstance(changes, dict) and changes:
         details.append(", ".join(sorted(changes)))
     return details
