@@ -134,9 +134,9 @@ class ActivityView(ReadModelView):
         row = session.fetchone(self._owner, (entity_id,))
         return row["user_id"] if row else None
 
-    def record(self, session: ViewSession, columns: tuple[Any, ...]) -> None:
-        """Add an event's row to the log: its position and then an `ActivityRow`'s columns."""
-        session.append(self._insert, columns, _RECORD_TYPES)
+    def record(self, session: ViewSession, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Add events' rows to the log: each its position and then an `ActivityRow`'s columns."""
+        session.append_all(self._insert, rows, _RECORD_TYPES)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -201,8 +201,22 @@ class ActivityProjection(ReadModelProjection[ActivityView]):
         # One object per user for all the entities they own, however many events named them.
         self._users: dict[int, UUID] = {}
 
+    def apply_all(self, events: Sequence[tuple[Any, int]], session: ViewSession) -> None:
+        """Every event is a row; the batch's rows go in with one statement."""
+        rows = []
+        for domain_event, position in events:
+            owner = self._owner(domain_event, session)
+            if owner is not None:
+                rows.append(_columns(domain_event, owner, position))
+        self.view.record(session, rows)
+        session.flush()
+
     def apply(self, domain_event: Any, session: ViewSession) -> None:
-        """Every event is a row; its first event also says whose its aggregate is."""
+        """An event on its own (`apply_all` is what the projector calls)."""
+        self.apply_all([(domain_event, session.position)], session)
+
+    def _owner(self, domain_event: Any, session: ViewSession) -> UUID | None:
+        """Whose the event's aggregate is (its first event says; remembered from then on)."""
         entity_id: UUID = domain_event.originator_id
         key = entity_id.int
         owner = self._owner_named_by(domain_event)
@@ -215,13 +229,13 @@ class ActivityProjection(ReadModelProjection[ActivityView]):
                 or self.view.owner_of(session, entity_id)
             )
         if owner is None:
-            return  # an event of nobody's (none exist today): nothing to show anyone
+            return None  # an event of nobody's (none exist today): nothing to show anyone
         if len(self._owners) >= OWNER_CACHE_SIZE:
             self._older_owners, self._owners = self._owners, {}
             if len(self._users) >= OWNER_CACHE_SIZE:
                 self._users.clear()
         self._owners[key] = self._users.setdefault(owner.int, owner)
-        self.view.record(session, _columns(domain_event, owner, session.position))
+        return owner
 
     @staticmethod
     def _owner_named_by(domain_event: Any) -> UUID | None:

@@ -142,14 +142,22 @@ class ViewSession:
         reach their tables in another order than appended, so such statements must not
         depend on each other.
         """
+        self.append_all(statement, (row,), types)
+
+    def append_all(
+        self, statement: Statement, rows: Sequence[tuple[Any, ...]], types: Sequence[str]
+    ) -> None:
+        """`append` each of `rows`, in order."""
+        if not rows:
+            return
         if self._later is not None:
             self.flush()
         key = _render(statement, self.cursor)
         pending = self._rows.get(key)
         if pending is None:
-            self._rows[key] = (types, [row])
+            self._rows[key] = (types, list(rows))
         else:
-            pending[1].append(row)
+            pending[1].extend(rows)
 
     def flush(self) -> None:
         """Run what waits (appended rows, a statement waiting to be replaced) now."""
