@@ -113,7 +113,8 @@ def _uuids(items: Sequence[Any]) -> list[bytes]:
         if item is None:
             parts.append(_NULL)
         elif type(item) is UUID:
-            parts.append(b"\x00\x00\x00\x10" + item.bytes)
+            # What UUID.bytes returns, without its Python-level property call.
+            parts.append(b"\x00\x00\x00\x10" + item.int.to_bytes(16, "big"))
         else:
             raise _Unexpected
     return parts

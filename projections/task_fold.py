@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeAlias
 from uuid import UUID
 
@@ -112,6 +113,7 @@ class TaskImage:
     """A task's rows as the batch leaves them: the task row (None while the table has none)
     and its parts by id, in the order they were stored or added."""
 
+    id: UUID
     task: Row | None = None
     parts: dict[str, dict[UUID, Row]] = field(default_factory=lambda: {part: {} for part in PARTS})
     stored: bool = False  # read from the tables: written back over what is there
@@ -119,11 +121,11 @@ class TaskImage:
 
     def stamp(self, event: Task.Event, position: int) -> None:
         """What every statement on the task row also sets."""
-        if self.task is not None:
-            self.task.update(
-                version=event.originator_version, updated_at=event.timestamp,
-                last_position=position,
-            )  # fmt: skip
+        task = self.task
+        if task is not None:
+            task["version"] = event.originator_version
+            task["updated_at"] = event.timestamp
+            task["last_position"] = position
 
     def recount(self, part: str, event: Task.Event, position: int) -> None:
         """The task's counts of `part` after a change to it (subtask_rows.recount etc.)."""
@@ -171,44 +173,42 @@ class TaskListFold:
         task_events = [(event, position) for event, position in events if type(event) in FOLDS]
         images = self._read_images(task_events, session)
         for event, position in task_events:
-            FOLDS[type(event)](images[event.originator_id], event, position)
+            FOLDS[type(event)](images[event.originator_id.int], event, position)
         self._write(images, session)
 
     def _read_images(
         self, task_events: Sequence[tuple[Any, int]], session: ViewSession
-    ) -> dict[UUID, TaskImage]:
-        images: dict[UUID, TaskImage] = {}
+    ) -> dict[int, TaskImage]:
+        """The batch's tasks by their ids' integers (a UUID's hash is Python code)."""
+        images: dict[int, TaskImage] = {}
         stored: list[UUID] = []
         for event, _ in task_events:
             task_id = event.originator_id
-            if task_id not in images:
-                images[task_id] = TaskImage()
+            if task_id.int not in images:
+                images[task_id.int] = TaskImage(task_id)
                 if not isinstance(event, Task.Created):
                     stored.append(task_id)
         if stored:
             ids = (encode_column("uuid", stored),)
             for row in session.fetchall(self._read["tasks"], ids):
-                images[row["id"]].task = row
+                images[row["id"].int].task = row
             for part in PARTS:
                 for row in session.fetchall(self._read[part], ids):
-                    images[row["task_id"]].parts[part][row["id"]] = row
+                    images[row["task_id"].int].parts[part][row["id"]] = row
             for task_id in stored:
-                images[task_id].stored = True
+                images[task_id.int].stored = True
         return images
 
-    def _write(self, images: dict[UUID, TaskImage], session: ViewSession) -> None:
+    def _write(self, images: dict[int, TaskImage], session: ViewSession) -> None:
         tasks = [image.task for image in images.values() if image.task is not None]
         if tasks:
             session.execute(self._upsert_tasks, _columns(tasks, TASK_ROW_TYPES))
         for part in PARTS:
-            changed = [
-                (task_id, image) for task_id, image in images.items()
-                if part in image.changed_parts
-            ]  # fmt: skip
-            stored = [task_id for task_id, image in changed if image.stored]
+            changed = [image for image in images.values() if part in image.changed_parts]
+            stored = [image.id for image in changed if image.stored]
             if stored:
                 session.execute(self._delete_parts[part], (encode_column("uuid", stored),))
-            rows = [row for _, image in changed for row in image.parts[part].values()]
+            rows = [row for image in changed for row in image.parts[part].values()]
             if rows:
                 session.execute(self._insert_parts[part], _columns(rows, PART_ROW_TYPES[part]))
 
@@ -238,7 +238,7 @@ def _insert(schema: Identifier, table: str, columns: tuple[tuple[str, str], ...]
 def _columns(
     rows: Sequence[Row], columns: tuple[tuple[str, str], ...]
 ) -> list[EncodedArray | list[Any]]:
-    return [encode_column(kind, [row[name] for row in rows]) for name, kind in columns]
+    return [encode_column(kind, list(map(itemgetter(name), rows))) for name, kind in columns]
 
 
 # -- the rules, event by event (each mirrors its handler in task_list.py) -----------------------
