@@ -10,7 +10,6 @@ stamp table, written in the same transaction as the event.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
 import re
@@ -366,53 +365,55 @@ def _present(domain_event: Any, naming: _Naming) -> frozenset[str]:
 
 
 def _summary(domain_event: Any, present: frozenset[str], words: str) -> str:
+    # Each attribute is looked up only if `present` has it (without, getattr would find None).
     if not present:
         return words
-    if _attribute(domain_event, present, "late") is True:
+    if "late" in present and getattr(domain_event, "late", None) is True:
         words += " late"  # a reminder fired after the scheduler was away
-    occurrence = _attribute(domain_event, present, "occurrence_at")
-    if isinstance(occurrence, datetime):
-        words += f" for {occurrence.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    if "occurrence_at" in present:
+        occurrence = getattr(domain_event, "occurrence_at", None)
+        if isinstance(occurrence, datetime):
+            words += f" for {occurrence.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     details = _details(domain_event, present)
     return f"{words}: {', '.join(details)}" if details else words
-
-
-def _attribute(domain_event: Any, present: frozenset[str], name: str) -> Any:
-    """getattr(domain_event, name, None), for a name of _LOOKED_UP."""
-    return getattr(domain_event, name, None) if name in present else None
 
 
 def _details(domain_event: Any, present: frozenset[str]) -> list[str]:
     """How much, about what, and when, as far as the event says: `3 credits, ai_chat`.
     (`present`: which of the attributes looked up here the event has.)"""
-    value = functools.partial(_attribute, domain_event, present)
-    if isinstance(value("tokens_in"), int):
+    if "tokens_in" in present and isinstance(getattr(domain_event, "tokens_in", None), int):
         return _ai_request_details(domain_event)
     details = []
-    amount = value("amount")
-    if isinstance(amount, int):  # only the credit ledger's events have amounts
-        details.append(f"{amount} credit{'' if amount == 1 else 's'}")
+    if "amount" in present:
+        amount = getattr(domain_event, "amount", None)
+        if isinstance(amount, int):  # only the credit ledger's events have amounts
+            details.append(f"{amount} credit{'' if amount == 1 else 's'}")
     for field in ("carried_over", "expired"):
-        count = value(field)
-        if isinstance(count, int) and count:
-            details.append(f"{count} {field.replace('_', ' ')}")
+        if field in present:
+            count = getattr(domain_event, field, None)
+            if isinstance(count, int) and count:
+                details.append(f"{count} {field.replace('_', ' ')}")
     for field in _NAMING_FIELDS:
-        words = value(field)
+        words = getattr(domain_event, field, None) if field in present else None
         if isinstance(words, str):
             details.append(words[:120])
             break
-    day = value("day")
-    if isinstance(day, str):
-        details.append(day)
-    period_end = value("period_end")
-    if isinstance(period_end, datetime):
-        details.append(f"period end {period_end.astimezone(UTC).date().isoformat()}")
-    ids = value("notification_ids")
-    if isinstance(ids, list):
-        details.append(f"{len(ids)} notification{'' if len(ids) == 1 else 's'}")
-    changes = value("changes")
-    if not details and isinstance(changes, dict) and changes:
-        details.append(", ".join(sorted(changes)))
+    if "day" in present:
+        day = getattr(domain_event, "day", None)
+        if isinstance(day, str):
+            details.append(day)
+    if "period_end" in present:
+        period_end = getattr(domain_event, "period_end", None)
+        if isinstance(period_end, datetime):
+            details.append(f"period end {period_end.astimezone(UTC).date().isoformat()}")
+    if "notification_ids" in present:
+        ids = getattr(domain_event, "notification_ids", None)
+        if isinstance(ids, list):
+            details.append(f"{len(ids)} notification{'' if len(ids) == 1 else 's'}")
+    if not details and "changes" in present:
+        changes = getattr(domain_event, "changes", None)
+        if isinstance(changes, dict) and changes:
+            details.append(", ".join(sorted(changes)))
     return details
 
 
