@@ -13,9 +13,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TYPE_CHECKING
 
-import uvicorn
-from fastapi import FastAPI
+if TYPE_CHECKING:  # imported where they serve: the CLI's other commands do without them
+    import uvicorn
+    from fastapi import FastAPI
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Uvicorn waits this long for open requests to finish; the supervisor of `perpetua up`
@@ -83,6 +85,8 @@ def signals_deferred() -> Iterator[None]:
 
 def serve_http(build: Callable[[], FastAPI], host: str, port: int) -> None:
     """Build the app and serve it until SIGTERM/SIGINT, then finish open requests and return."""
+    import uvicorn
+
     with signals_raise_exit():
         api = build()
         config = uvicorn_config(api, host, port)
@@ -93,6 +97,8 @@ def serve_http(build: Callable[[], FastAPI], host: str, port: int) -> None:
 
 def uvicorn_config(api: FastAPI, host: str, port: int) -> uvicorn.Config:
     """How every app of ours is served (the benchmarks' baseline apps too): one process."""
+    import uvicorn
+
     return uvicorn.Config(
         api,
         host=host,

@@ -18,8 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
-import httpx
-
 from perpetua.serve import GRACEFUL_SHUTDOWN_SECONDS, STOP_SIGNALS
 
 # Longer than the children's own graceful shutdown, so SIGKILL is the exception.
@@ -153,6 +151,8 @@ class Supervisor:
 
     def _wait_for(self, url: str) -> bool:
         """Poll `url` until it answers 200; False on timeout or stop. Raises if a child dies."""
+        import httpx  # here: the CLI's other commands do without it
+
         deadline = time.monotonic() + self._startup_timeout
         with httpx.Client(timeout=2.0) as client:
             while not self._stop.is_set() and time.monotonic() < deadline:

@@ -17,6 +17,7 @@ so a rebuild equals what the live projector shows.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import queue
@@ -297,6 +298,9 @@ class StoredRow(NamedTuple):
     state: bytes
 
 
+_stored_row = functools.partial(tuple.__new__, StoredRow)
+
+
 class StorePages:
     """The store after `start`, page by page (BATCH_SIZE events), each page read on a thread
     of its own while the one before is applied: the wait for PostgreSQL to scan and send a page
@@ -359,7 +363,8 @@ class StorePages:
                 while not self._stopped.is_set():
                     # Binary: the states arrive as they are stored, not in hex to decode.
                     rows = conn.cursor(binary=True).execute(self._page, (position, BATCH_SIZE))
-                    page = list(map(StoredRow._make, rows.fetchall()))
+                    # tuple.__new__ as StoredRow._make calls it, without its Python frame.
+                    page = list(map(_stored_row, rows.fetchall()))
                     head = conn.execute(self._head).fetchone()
                     self._latest_head = int(head[0]) if head and head[0] else 0
                     self._hand_over(page)
