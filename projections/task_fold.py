@@ -128,19 +128,25 @@ class TaskImage:
             task["last_position"] = position
 
     def recount(self, part: str, event: Task.Event, position: int) -> None:
-        """The task's counts of `part` after a change to it (subtask_rows.recount etc.)."""
+        """After a change to `part` (subtask_rows.recount etc.): the task's counts of it are
+        set from its rows when the batch is written (`counted`), the stamp now."""
         self.changed_parts.add(part)
-        if self.task is None:
-            return
-        rows = self.parts[part]
-        if part == "subtasks":
-            self.task["subtask_count"] = len(rows)
-            self.task["subtasks_completed"] = sum(1 for row in rows.values() if row["completed"])
-        elif part == "notes":
-            self.task["note_count"] = len(rows)
-        else:
-            self.task["reminder_count"] = len(rows)
         self.stamp(event, position)
+
+    def counted(self) -> None:
+        """The task's counts of its changed parts, from its rows as the batch leaves them."""
+        task = self.task
+        if task is None:
+            return
+        for part in self.changed_parts:
+            rows = self.parts[part]
+            if part == "subtasks":
+                task["subtask_count"] = len(rows)
+                task["subtasks_completed"] = sum(1 for row in rows.values() if row["completed"])
+            elif part == "notes":
+                task["note_count"] = len(rows)
+            else:
+                task["reminder_count"] = len(rows)
 
 
 Fold: TypeAlias = Callable[[TaskImage, Any, int], None]
@@ -200,6 +206,9 @@ class TaskListFold:
         return images
 
     def _write(self, images: dict[int, TaskImage], session: ViewSession) -> None:
+        for image in images.values():
+            if image.changed_parts:
+                image.counted()
         tasks = [image.task for image in images.values() if image.task is not None]
         if tasks:
             session.execute(self._upsert_tasks, _columns(tasks, TASK_ROW_TYPES))
