@@ -218,6 +218,10 @@ class ActivityProjection(ReadModelProjection[ActivityView]):
         """Whose the event's aggregate is (its first event says; remembered from then on)."""
         entity_id: UUID = domain_event.originator_id
         key = entity_id.int
+        if domain_event.originator_version != 1:
+            remembered = self._owners.get(key)
+            if remembered is not None:
+                return remembered  # the usual case, which changes nothing
         owner = self._owner_named_by(domain_event)
         if owner is not None:
             self.view.own(session, entity_id, owner)
