@@ -51,7 +51,9 @@ logger = logging.getLogger(__name__)
 
 # Events per page and per transaction of a replay: catch-up of a whole store, where bigger
 # batches mean fewer commits (the live projector's batches are what the subscription pulled).
-BATCH_SIZE = 5000
+# 7,500 measured ~5-10% faster than 5,000 on a 1M store for ~15 MB more at the peak (~125 MB);
+# 10,000 no faster there, for ~30 MB more (decision 93).
+BATCH_SIZE = 7500
 # Only one rebuild of a projection at a time: pg_try_advisory_lock(this, hashtext(name)).
 REBUILD_LOCK_CLASS = 0x5245_4255  # "REBU"
 
