@@ -443,7 +443,4 @@ def _existing(cursor: Cursor[DictRow], tables: Sequence[str]) -> list[str]:
 def _decoded(
     decoder: EventDecoder, batch: Sequence[StoredRow | Notification], skipped: frozenset[int]
 ) -> list[tuple[Any, int]]:
-    decode = decoder.decode
-    if not skipped:
-        return [(decode(note), note.id) for note in batch]
-    return [(decode(note), note.id) for note in batch if note.id not in skipped]
+    return [(decoder.decode(note), note.id) for note in batch if note.id not in skipped]
