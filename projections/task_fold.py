@@ -127,9 +127,10 @@ class TaskImage:
             task["updated_at"] = event.timestamp
             task["last_position"] = position
 
-    def recount(self, part: str, event: Task.Event, position: int) -> None:
-        """After a change to `part` (subtask_rows.recount etc.): the task's counts of it are
-        set from its rows when the batch is written (`counted`), the stamp now."""
+    def part_changed(self, part: str, event: Task.Event, position: int) -> None:
+        """After a change to `part`: the task is stamped now; its counts of the part
+        (subtask_rows.recount etc.) are set from its rows when the batch is written
+        (`counted`)."""
         self.changed_parts.add(part)
         self.stamp(event, position)
 
@@ -334,12 +335,12 @@ def _subtask_added(image: TaskImage, event: Task.SubtaskAdded, position: int) ->
         "id": event.subtask_id, "task_id": event.originator_id, "title": event.title,
         "completed": False, "position": len(subtasks), "last_position": position,
     }  # fmt: skip
-    image.recount("subtasks", event, position)
+    image.part_changed("subtasks", event, position)
 
 
 def _part_fold(part: str, id_field: str, columns: dict[str, Any], **from_fields: str) -> Fold:
     """Set `columns` and the event's `from_fields` (column -> event field) on one part row,
-    found by the event's `id_field`, then recount the part."""
+    found by the event's `id_field`, then mark the part changed."""
 
     def fold(image: TaskImage, event: Any, position: int) -> None:
         row = image.parts[part].get(getattr(event, id_field))
@@ -347,7 +348,7 @@ def _part_fold(part: str, id_field: str, columns: dict[str, Any], **from_fields:
             row.update(columns)
             row.update({column: getattr(event, name) for column, name in from_fields.items()})
             row["last_position"] = position
-        image.recount(part, event, position)
+        image.part_changed(part, event, position)
 
     return fold
 
@@ -359,7 +360,7 @@ def _subtask_removed(image: TaskImage, event: Task.SubtaskRemoved, position: int
         for row in subtasks.values():
             if row["position"] > removed["position"]:
                 row["position"] -= 1
-    image.recount("subtasks", event, position)
+    image.part_changed("subtasks", event, position)
 
 
 def _subtasks_reordered(image: TaskImage, event: Task.SubtasksReordered, position: int) -> None:
@@ -368,7 +369,7 @@ def _subtasks_reordered(image: TaskImage, event: Task.SubtasksReordered, positio
         row = subtasks.get(subtask_id)
         if row is not None:
             row.update(position=place, last_position=position)
-    image.recount("subtasks", event, position)
+    image.part_changed("subtasks", event, position)
 
 
 def _note_added(image: TaskImage, event: Task.NoteAdded, position: int) -> None:
@@ -377,20 +378,20 @@ def _note_added(image: TaskImage, event: Task.NoteAdded, position: int) -> None:
         "source": event.source, "created_at": event.timestamp, "updated_at": event.timestamp,
         "last_position": position,
     }  # fmt: skip
-    image.recount("notes", event, position)
+    image.part_changed("notes", event, position)
 
 
 def _note_edited(image: TaskImage, event: Task.NoteEdited, position: int) -> None:
     row = image.parts["notes"].get(event.note_id)
     if row is not None:
         row.update(content=event.content, updated_at=event.timestamp, last_position=position)
-    image.recount("notes", event, position)
+    image.part_changed("notes", event, position)
 
 
 def _removed(part: str, id_field: str) -> Fold:
     def fold(image: TaskImage, event: Any, position: int) -> None:
         image.parts[part].pop(getattr(event, id_field), None)
-        image.recount(part, event, position)
+        image.part_changed(part, event, position)
 
     return fold
 
@@ -401,7 +402,7 @@ def _reminder_added(image: TaskImage, event: Task.ReminderAdded, position: int) 
         "offset_minutes": event.offset_minutes, "fires_at": event.fires_at, "status": "pending",
         "fired_at": None, "late": False, "created_at": event.timestamp, "last_position": position,
     }  # fmt: skip
-    image.recount("reminders", event, position)
+    image.part_changed("reminders", event, position)
 
 
 FOLDS: dict[type[Any], Fold] = {
