@@ -20,15 +20,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[test,bench]'
 	@touch $@
 
-install: $(STAMP) ## create .venv and install the project with its test tools
+install: $(STAMP) ## create .venv, install the project with its test tools, compile hot modules
+	@# The rebuild's hottest modules, compiled with mypyc (infra/compiled.py); a no-op while
+	@# they match their sources (an environment that never built them runs the sources).
+	$(BIN)/python -m infra.compiled
 
-run: $(STAMP) ## run everything (embedded PostgreSQL unless DATABASE_URL is set); Ctrl-C stops it
+run: install ## run everything (embedded PostgreSQL unless DATABASE_URL is set); Ctrl-C stops it
 	$(BIN)/perpetua up
 
-test: $(STAMP) ## run the whole test suite
+test: install ## run the whole test suite
 	$(BIN)/pytest
 
-bench: $(STAMP) ## every benchmark against its baseline; writes bench/results.json (~20 min)
+bench: install ## every benchmark against its baseline; writes bench/results.json (~20 min)
 	$(BIN)/python -m bench
 
 lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, NamedTuple
 from uuid import UUID
 
+from mypy_extensions import mypyc_attr
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from infra.database import EVENT_STORE_NAME, EVENTS_SCHEMA
@@ -67,6 +68,9 @@ class ActivityPage:
     position: int
 
 
+# Classes derived from the library's are plain Python classes, also where this module is compiled
+# (infra/compiled.py): mypyc's own classes cannot extend them.
+@mypyc_attr(native_class=False)
 class ActivityView(ReadModelView):
     projection_name: ClassVar[str] = "activity"
 
@@ -185,6 +189,7 @@ class ActivityView(ReadModelView):
         return statement, params
 
 
+@mypyc_attr(native_class=False)
 class ActivityProjection(ReadModelProjection[ActivityView]):
     name = "activity"
 

@@ -23,6 +23,7 @@ from typing import Any, TypeAlias, cast
 from uuid import UUID
 
 import psycopg
+from mypy_extensions import mypyc_attr
 from psycopg.abc import Buffer
 from psycopg.adapt import AdaptersMap, Dumper, PyFormat
 from psycopg.pq import Format
@@ -32,9 +33,9 @@ from projections.storable_text import storable
 # Dimensions, has nulls, element type, length, lower bound: the header of a 1-D array.
 _HEADER = struct.Struct("!iiIii")
 _NULL = b"\xff\xff\xff\xff"  # an element's length of -1
-# psycopg's own binary dumper of an aware datetime (its C version where installed).
+# psycopg's own binary dumper of an aware datetime (its C version where installed; a bytearray).
 _TIMESTAMPTZ = cast(
-    Callable[[datetime], bytes],
+    Callable[[datetime], Buffer],
     psycopg.adapters.get_dumper(datetime, PyFormat.BINARY)(datetime).dump,
 )
 
@@ -58,6 +59,7 @@ class EncodedArray:
         self.data = data
 
 
+@mypyc_attr(native_class=False)  # a psycopg class's subclass (see infra/compiled.py)
 class EncodedArrayDumper(Dumper):
     format = Format.BINARY
     oid = 0  # the statement's cast says the type (see the module's docstring)

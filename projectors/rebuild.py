@@ -30,6 +30,7 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder
+from mypy_extensions import mypyc_attr
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -64,6 +65,7 @@ STORE_PAGES_CONNECTION = "perpetua-rebuild-pages"
 Progress = Callable[[int, int], None]  # (position reached, store head)
 
 
+@mypyc_attr(native_class=False)  # a builtin's subclass, where compiled (infra/compiled.py)
 class RebuildInProgressError(RuntimeError):
     """Another rebuild of the same projection is running."""
 
