@@ -9,7 +9,9 @@ CPU for a whole rebuild (docs/decisions.md, 95).
 (`<venv>/perpetua-compiled`) with a manifest: the interpreter, and the digest of every source of
 ours they were compiled from (theirs, and those of the modules they import, whose types the
 compiled code relies on). A package holding one of them (`projections`, `projectors`) puts that
-directory first on its `__path__` only while that still holds: after an edit of any of those
+directory first on its `__path__` in a process that asked for them (`use_compiled()`, before it
+imports those packages: `perpetua projections rebuild`, and the test suite, which so runs them)
+and only while that still holds: after an edit of any of those
 sources, or in an environment that never built them, the modules are imported from their
 sources as ever. So a compiled module never runs against our code as it was not compiled, and
 the service itself does not depend on the compiler. (The libraries' versions are in the
@@ -45,10 +47,22 @@ LIBRARIES = ("eventsourcing", "psycopg", "mypy")
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Whether this process asked for the compiled modules. Only the rebuild does: the services
+# (write and read API, live projector) run the sources, as measured for their latency targets.
+_wanted = False
+
+
+def use_compiled() -> None:
+    """Have `projections` and `projectors` take the compiled modules where they are up to
+    date: to be called before anything imports those packages (afterwards, it changes nothing)."""
+    global _wanted
+    _wanted = True
+
+
 def prefer_compiled(package: str, path: list[str]) -> list[str]:
-    """The `__path__` for `package`: the compiled modules' directory first when they were
-    built from the sources as they are now, else `path` unchanged."""
-    if not _built_from_these_sources():
+    """The `__path__` for `package`: the compiled modules' directory first when this process
+    asked for them and they were built from the sources as they are now, else `path`."""
+    if not (_wanted and _built_from_these_sources()):
         return path
     if str(BUILT) not in sys.path:
         sys.path.append(str(BUILT))  # the group's shared library is a top-level module

@@ -195,6 +195,11 @@ def rebuild(
 ) -> None:
     """Replay the store into fresh tables and swap them in; reads go on meanwhile."""
     settings = setup(tool=True)
+    # The replay's hottest modules compiled, where `make install` built them (infra/compiled.py):
+    # asked for before the wiring imports them.
+    from infra.compiled import use_compiled
+
+    use_compiled()
     from perpetua.wiring import projection_names, rebuild_projections
     from projectors.rebuild import RebuildInProgressError
 

@@ -7,6 +7,12 @@ temporary directory. Either way no run sees another's data.
 
 from __future__ import annotations
 
+# First, before anything imports `projections` or `projectors`: the suite runs the compiled hot
+# modules where `make install` built them (infra/compiled.py), as a rebuild does.
+from infra.compiled import use_compiled
+
+use_compiled()
+
 import os
 import uuid
 from collections.abc import Iterator

@@ -84,3 +84,12 @@ def test_this_environment_runs_the_compiled_modules_exactly_when_they_match() ->
             tuple(importlib.machinery.EXTENSION_SUFFIXES)
         )
         assert extension == built, module.__name__
+
+
+def test_a_process_that_did_not_ask_for_them_imports_the_sources(
+    built_in: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The services (write and read API, live projector) do not ask: only a rebuild does.
+    write_manifest(built_in, compiled._manifest(SOURCES))
+    monkeypatch.setattr(compiled, "_wanted", False)
+    assert compiled.prefer_compiled("projections", ["/src/p"]) == ["/src/p"]
