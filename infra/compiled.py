@@ -8,15 +8,14 @@ CPU for a whole rebuild (docs/decisions.md, 95).
 `make install` runs `python -m infra.compiled`, which builds them into the virtualenv
 (`<venv>/perpetua-compiled`) with a manifest: the interpreter, and the digest of every source of
 ours they were compiled from (theirs, and those of the modules they import, whose types the
-compiled code relies on). A package holding one of them (`projections`, `projectors`) puts that
-directory first on its `__path__` in a process that asked for them (`use_compiled()`, before it
-imports those packages: `perpetua projections rebuild`, and the test suite, which so runs them)
-and only while that still holds: after an edit of any of those
-sources, or in an environment that never built them, the modules are imported from their
-sources as ever. So a compiled module never runs against our code as it was not compiled, and
-the service itself does not depend on the compiler. (The libraries' versions are in the
-manifest too, checked by the next `make install`, which compiles again after an upgrade: reading
-them costs every process ~70 ms of imports at start-up.)
+compiled code relies on). A process that asks for them (`use_compiled()`, before it imports
+`projections` or `projectors`: `perpetua projections rebuild`, and the test suite, which so runs
+them) finds them first on those packages' `__path__`, and only while the manifest still holds:
+after an edit of any of those sources, or in an environment that never built them, the modules
+are imported from their sources as ever. So a compiled module never runs beside our code in a
+state it was not compiled against, and the service does not depend on the compiler. The
+libraries' versions are in the manifest too, but checked only by the next `make install` (which
+then compiles again): reading them would cost every process tens of milliseconds of imports.
 """
 
 from __future__ import annotations
