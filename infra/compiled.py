@@ -138,11 +138,11 @@ def build() -> None:
     import tempfile
 
     recorded = _recorded()
-    if _built_from_these_sources() and recorded and recorded.get("libraries") == _libraries():
+    if recorded and _built_from_these_sources() and recorded.get("libraries") == _libraries():
         print(f"compiled modules up to date in {BUILT}")
         return
-    # The sources compiled, and every module of ours they import (from their sources: nothing
-    # compiled is up to date here).
+    # The sources compiled, and every module of ours they import: imported here from their
+    # sources (this process never asks for the compiled ones, see `use_compiled`).
     for module in MODULES:
         importlib.import_module(module)
     sources = {_source(module) for module in MODULES}
