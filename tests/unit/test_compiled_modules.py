@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ COMPILED_NOW = (
 def built_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty build directory standing in for the environment's."""
     monkeypatch.setattr(compiled, "BUILT", tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # prefer_compiled adds the directory
     compiled._built_from_these_sources.cache_clear()
     yield tmp_path
     compiled._built_from_these_sources.cache_clear()
