@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Final, NamedTuple
 from uuid import UUID
 
 from mypy_extensions import mypyc_attr
@@ -26,6 +26,8 @@ from infra.database import EVENT_STORE_NAME, EVENTS_SCHEMA
 from projections.base import ReadModelProjection, ReadModelView, ViewSession
 from projections.cursors import cut_page, decode_cursor
 
+# The module-level names used for each event are Final: C variables where this module is
+# compiled, not lookups in the module's dictionary (see binary_arrays.py).
 COLUMNS = (
     "position, occurred_at, actor, entity_type, entity_id, action, summary, request_id,"
     " event_type, version"
@@ -36,13 +38,14 @@ _OWN_TYPES = ("uuid", "uuid")
 _RECORD_TYPES = (
     "bigint", "uuid", "timestamptz", "text", "uuid", "text", "text", "text", "integer"
 )  # fmt: skip
-# Owners remembered, in each of two generations: at most twice this many (a few MB).
+# Owners remembered, in each of two generations: at most twice this many (a few MB). Not
+# Final: a test makes it small.
 OWNER_CACHE_SIZE = 32_768
 # Events about a part of their aggregate (a task's subtask, note or reminder; a notification)
 # name the part, not the aggregate, as their entity.
-_PART_EVENT = re.compile(r"^(Subtask|Note|Notification|Reminder)s?(\w+)$")
+_PART_EVENT: Final = re.compile(r"^(Subtask|Note|Notification|Reminder)s?(\w+)$")
 # The words that say what an event was about: the first of these it has.
-_NAMING_FIELDS = ("title", "name", "reason", "event_type")
+_NAMING_FIELDS: Final = ("title", "name", "reason", "event_type")
 
 
 @dataclass(frozen=True)
@@ -293,14 +296,14 @@ class _Naming:
 
 
 # The attributes a summary may look up on an event (besides those every event has).
-_LOOKED_UP = frozenset(
+_LOOKED_UP: Final = frozenset(
     {
         "late", "occurrence_at", "tokens_in", "amount", "carried_over", "expired",
         *_NAMING_FIELDS, "day", "period_end", "notification_ids", "changes",
     }
 )  # fmt: skip
 
-_namings: dict[type[Any], _Naming] = {}
+_namings: Final[dict[type[Any], _Naming]] = {}
 
 
 def _naming(event_class: type[Any]) -> _Naming:

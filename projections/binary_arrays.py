@@ -19,7 +19,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeAlias, cast
+from typing import Any, Final, TypeAlias, cast
 from uuid import UUID
 
 import psycopg
@@ -30,11 +30,17 @@ from psycopg.pq import Format
 
 from projections.storable_text import storable
 
+# Final, like every module-level name used for each element: where this module is compiled
+# (infra/compiled.py), a Final name is read from a C variable, any other from the module's
+# dictionary at each use (imported names too, hence the aliases).
 # Dimensions, has nulls, element type, length, lower bound: the header of a 1-D array.
-_HEADER = struct.Struct("!iiIii")
-_NULL = b"\xff\xff\xff\xff"  # an element's length of -1
+_HEADER: Final = struct.Struct("!iiIii")
+_NULL: Final = b"\xff\xff\xff\xff"  # an element's length of -1
+_UUID: Final = UUID
+_DATETIME: Final = datetime
+_storable: Final = storable
 # psycopg's own binary dumper of an aware datetime (its C version where installed; a bytearray).
-_TIMESTAMPTZ = cast(
+_TIMESTAMPTZ: Final = cast(
     Callable[[datetime], Buffer],
     psycopg.adapters.get_dumper(datetime, PyFormat.BINARY)(datetime).dump,
 )
@@ -42,9 +48,9 @@ _TIMESTAMPTZ = cast(
 # Short texts recur (an event's type, an action, a priority): their elements are kept, at most
 # SHORT_TEXTS_KEPT of them (~1 MB at most), and reused. Keyed by the `str` itself: equal texts,
 # equal elements.
-SHORT_TEXT = 64
-SHORT_TEXTS_KEPT = 4096
-_SHORT_TEXTS: dict[str, bytes] = {}
+SHORT_TEXT: Final = 64
+SHORT_TEXTS_KEPT: Final = 4096
+_SHORT_TEXTS: Final[dict[str, bytes]] = {}
 
 # The elements of a column, each as its length and bytes (or _NULL).
 Encoder: TypeAlias = Callable[[Sequence[Any]], list[bytes]]
@@ -114,7 +120,7 @@ def _uuids(items: Sequence[Any]) -> list[bytes]:
     for item in items:
         if item is None:
             parts.append(_NULL)
-        elif type(item) is UUID:
+        elif type(item) is _UUID:
             # What UUID.bytes returns, without its Python-level property call.
             parts.append(b"\x00\x00\x00\x10" + item.int.to_bytes(16, "big"))
         else:
@@ -133,7 +139,7 @@ def _texts(items: Sequence[Any]) -> list[bytes]:
             raise _Unexpected
         part = known.get(item)
         if part is None:
-            data = storable(item).encode()
+            data = _storable(item).encode()
             part = len(data).to_bytes(4, "big") + data
             if len(item) <= SHORT_TEXT:
                 if len(known) >= SHORT_TEXTS_KEPT:
@@ -148,7 +154,7 @@ def _timestamptzs(items: Sequence[Any]) -> list[bytes]:
     for item in items:
         if item is None:
             parts.append(_NULL)
-        elif type(item) is datetime and item.tzinfo is not None:
+        elif type(item) is _DATETIME and item.tzinfo is not None:
             parts.append(b"\x00\x00\x00\x08" + _TIMESTAMPTZ(item))
         else:
             raise _Unexpected
@@ -156,7 +162,7 @@ def _timestamptzs(items: Sequence[Any]) -> list[bytes]:
 
 
 # PostgreSQL type -> (element type's oid, encoder of the elements).
-_ENCODERS: dict[str, tuple[int, Encoder]] = {
+_ENCODERS: Final[dict[str, tuple[int, Encoder]]] = {
     "boolean": (16, _booleans),
     "smallint": (21, _integers(2, "h")),
     "integer": (23, _integers(4, "i")),

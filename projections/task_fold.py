@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 from uuid import UUID
 
 from psycopg.sql import SQL, Composed, Identifier
@@ -102,10 +102,12 @@ PART_ROW_TYPES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 PARTS = tuple(PART_ROW_TYPES)
 # The columns a task update may change, and the rank each priority sorts by (task_list.py).
-UPDATABLE_COLUMNS = frozenset(
+# Final, as every module-level name used for each event: C variables where this module is
+# compiled, not lookups in the module's dictionary (see binary_arrays.py).
+UPDATABLE_COLUMNS: Final = frozenset(
     {"title", "description", "priority", "due_date", "estimated_duration"}
 )
-PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
+PRIORITY_RANK: Final = {"low": 1, "medium": 2, "high": 3}
 
 
 @dataclass
@@ -271,7 +273,7 @@ def created_columns(event: Task.Created) -> Row:
 
 
 # A new task row's other columns, as the table's defaults have them.
-_NEW_TASK = {
+_NEW_TASK: Final = {
     "focus_time_seconds": 0,
     "completed": False,
     "completed_at": None,
@@ -405,7 +407,7 @@ def _reminder_added(image: TaskImage, event: Task.ReminderAdded, position: int) 
     image.part_changed("reminders", event, position)
 
 
-FOLDS: dict[type[Any], Fold] = {
+FOLDS: Final[dict[type[Any], Fold]] = {
     Task.Created: _created,
     Task.Updated: _updated,
     Task.Completed: _completed,

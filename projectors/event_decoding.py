@@ -26,7 +26,7 @@ import json
 from collections.abc import Callable, Hashable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol, cast
+from typing import Any, Final, Protocol, cast
 from uuid import UUID, SafeUUID
 
 from eventsourcing.domain import DomainEventProtocol
@@ -58,9 +58,14 @@ class StoredFields(Protocol):
     def state(self) -> bytes: ...
 
 
-_new = object.__new__
-_set_attribute = object.__setattr__
-_UNKNOWN_SAFETY = SafeUUID.unknown
+# Final, like every module-level name used for each event: where this module is compiled
+# (infra/compiled.py), a Final name is read from a C variable, any other from the module's
+# dictionary at each use (imported names too, hence the aliases).
+_new: Final = object.__new__
+_set_attribute: Final = object.__setattr__
+_UNKNOWN_SAFETY: Final = SafeUUID.unknown
+_UUID: Final = UUID
+_PASS_THROUGH: Final = pass_through_convertor
 
 
 class _Topic:
@@ -141,7 +146,7 @@ class EventDecoder:
         if end != len(text) or type(state) is not dict:
             raise ValueError(stored.topic)
         if type(originator_id) is topic.id_type:
-            if topic.id_convertor is not pass_through_convertor:
+            if topic.id_convertor is not _PASS_THROUGH:
                 originator_id = topic.id_convertor(originator_id)
             state["originator_id"] = originator_id
         else:
@@ -194,7 +199,7 @@ def _uuid(data: Any) -> UUID:
     # alone decides, as in UUID(data), and the value fits in 128 bits.
     if type(data) is not str or len(data) != 32 or "-" in data:
         return UUIDAsHex().decode(data)
-    uuid = _new(UUID)
+    uuid = _new(_UUID)
     _set_attribute(uuid, "int", int(data, 16))
     _set_attribute(uuid, "is_safe", _UNKNOWN_SAFETY)
     return uuid

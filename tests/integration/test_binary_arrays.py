@@ -79,8 +79,9 @@ def test_a_column_reaches_postgresql_as_the_values_it_holds(
 def test_texts_postgresql_cannot_hold_arrive_storable(
     connection: psycopg.Connection[TupleRow],
 ) -> None:
-    items = ["a\x00b", "lone \ud800 surrogate", "", None, "caf\u00e9 \U0001f600"]
-    kept = ["a\ufffdb", "lone \ufffd surrogate", "", None, "caf\u00e9 \U0001f600"]
+    long = "a long text, longer than the short texts kept " * 3  # written, not kept
+    items = ["a\x00b", "lone \ud800 surrogate", "", None, "caf\u00e9 \U0001f600", long + "\x00"]
+    kept = ["a\ufffdb", "lone \ufffd surrogate", "", None, "caf\u00e9 \U0001f600", long + "\ufffd"]
 
     # Twice: the second time short texts are encoded from what the first kept.
     for _ in range(2):
