@@ -227,6 +227,15 @@ def test_projections_rebuilt_together_are_each_tracked_at_the_head_and_lose_noth
             balances = conn.execute("SELECT count(*) FROM read.credit_balances").fetchone()
         assert logged == (head, head)
         assert balances == (1,)
+        # Swapped in settled: the planner has their statistics (a table never analyzed has
+        # reltuples -1) and their pages are marked all-visible, without waiting for autovacuum.
+        with psycopg.connect(fresh_database.conninfo) as conn:
+            settled = conn.execute(
+                "SELECT relname, reltuples::bigint, relallvisible > 0 FROM pg_class"
+                " WHERE relnamespace = 'read'::regnamespace AND relname IN ('activity', 'tasks')"
+                " ORDER BY relname"
+            ).fetchall()
+        assert settled == [("activity", head, True), ("tasks", 12, True)]
     finally:
         for view in views.values():
             view.datastore.close()
