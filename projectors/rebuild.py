@@ -472,10 +472,11 @@ def _settle(guard: psycopg.Connection[Any], rebuilds: Sequence[_Rebuild]) -> Non
     Settled here, they serve at full speed from the swap on; for all of them this costs less
     than a second on a store of a million events.
     """
+    views = [item.projection.view for item in rebuilds]
     tables = [
-        SQL("{}.{}").format(Identifier(f"rebuild_{item.projection.name}"), Identifier(table))
-        for item in rebuilds
-        for table in (*item.projection.view.table_names, item.projection.view.tracking_table_name)
+        SQL("{}.{}").format(Identifier(view.datastore.schema), Identifier(table))
+        for view in views
+        for table in (*view.table_names, view.tracking_table_name)
     ]
     guard.execute(SQL("VACUUM (ANALYZE) {}").format(SQL(", ").join(tables)))
 
