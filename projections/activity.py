@@ -97,7 +97,7 @@ class ActivityView(ReadModelView):
                 " version integer NOT NULL)"
             ).format(activity)
         )
-        self.sql_create_statements.append(
+        self.reader_index(
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (user_id, position)").format(
                 Identifier("activity_user_idx"), activity
             )

@@ -182,6 +182,8 @@ class ReadModelView(PostgresTrackingRecorder):
         self.schema = Identifier(self.datastore.schema)
         # The view's own tables (the tracking table aside), for rebuilds to move them.
         self.table_names: list[str] = []
+        # Indexes only the read side's queries use (see `reader_index`).
+        self.reader_indexes: list[Composed] = []
         self._notify = SQL("SELECT pg_notify(%s, %s)")
         self._updates: dict[tuple[int, tuple[str, ...]], Composed] = {}
 
@@ -189,6 +191,35 @@ class ReadModelView(PostgresTrackingRecorder):
         self.check_identifier_length(name)
         self.table_names.append(name)
         return SQL("{}.{}").format(self.schema, Identifier(name))
+
+    def reader_index(self, statement: Composed) -> None:
+        """Create with the tables an index that only reads use (the read API's queries,
+        analysts'), never the projection's own statements. A rebuild creates its tables
+        without these and builds them once the tables are full (decision 99)."""
+        self.sql_create_statements.append(statement)
+        self.reader_indexes.append(statement)
+
+    def create_table_for_replay(self) -> None:
+        """The tables and tracking as `create_table` makes them, but for the reader indexes,
+        which `create_reader_indexes` builds after the replay: one sorted pass over a full
+        table costs the server far less than keeping an index up to date through every insert
+        (and every update, which an indexed column then makes a new row version in each
+        index) of a million events, while the replaying process waits on it."""
+        everything = self.sql_create_statements
+        self.sql_create_statements = [
+            statement
+            for statement in everything
+            if not any(statement is index for index in self.reader_indexes)
+        ]
+        try:
+            self.create_table()
+        finally:
+            self.sql_create_statements = everything
+
+    def create_reader_indexes(self) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            for statement in self.reader_indexes:
+                cursor.execute(statement)
 
     @contextmanager
     def session(self, tracking: Tracking, *, pipelined: bool = False) -> Iterator[ViewSession]:

@@ -118,7 +118,7 @@ class TaskListView(ReadModelView):
             ("owner_due", f"owner_id, (COALESCE(due_date, {NO_DUE_DATE})), id"),
             ("owner_priority", "owner_id, priority_rank, id"),
         ):
-            self.sql_create_statements.append(
+            self.reader_index(
                 SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
                     Identifier(f"tasks_{suffix}_idx"), tasks, SQL(columns)
                 )

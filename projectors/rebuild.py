@@ -2,7 +2,8 @@
 
 1. Fresh tables (and tracking) are built in a scratch schema `rebuild_<name>` by replaying
    the whole store, a transaction per page of BATCH_SIZE events, while the live tables keep
-   serving reads and the live projector keeps following the store.
+   serving reads and the live projector keeps following the store. Then the indexes only
+   reads use are built, and the tables vacuumed and analyzed, ready to serve.
 2. The swap is one transaction: lock the live tables (data tables first, then tracking: the
    order the projector writes them, so the two never deadlock), apply the few events that
    arrived meanwhile, then move the live tables out to `retired_<name>` and the new ones into
@@ -22,6 +23,7 @@ import gc
 import logging
 import sys
 from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -124,9 +126,10 @@ def rebuild_together(
                 guard.execute(SQL("CREATE SCHEMA {}").format(Identifier(f"rebuild_{name}")))
                 view = view_class(open_datastore(address, f"rebuild_{name}", pool_size=1))
                 rebuilds.append(_Rebuild(projection_class(view), _skipped(address, name)))
-                view.create_table()
+                view.create_table_for_replay()
             with _fewer_collections():
                 position, events = _replay(app, address, rebuilds, on_progress)
+            _index(rebuilds)
             _settle(guard, rebuilds)
             reports = []
             for item in rebuilds:
@@ -460,6 +463,15 @@ def _swap(
                 )
             )
     return position, events
+
+
+def _index(rebuilds: Sequence[_Rebuild]) -> None:
+    """Build the reader indexes of the replayed tables (see `ReadModelView.reader_index`),
+    two views at a time: an index build is one server process while this process waits."""
+    views = [item.projection.view for item in rebuilds if item.projection.view.reader_indexes]
+    with ThreadPoolExecutor(2) as builders:
+        for built in [builders.submit(view.create_reader_indexes) for view in views]:
+            built.result()
 
 
 def _settle(guard: psycopg.Connection[Any], rebuilds: Sequence[_Rebuild]) -> None:

@@ -208,10 +208,15 @@ def test_projections_rebuilt_together_are_each_tracked_at_the_head_and_lose_noth
     # Many small pages: most projections show a few events of a page or none, and write
     # their share only once they hold half a page's worth (or at the end).
     head = write_history(application, tasks=12)
+    live_indexes = read_indexes(fresh_database)
     monkeypatch.setattr(rebuild_module, "BATCH_SIZE", 10)
     reports = rebuild_module.rebuild_together(
         application, fresh_database, list(PROJECTIONS.values())
     )
+    # Every index the live tables had, the rebuilt ones have: those built after the replay
+    # (the reader indexes) as well as those the replay used.
+    assert read_indexes(fresh_database) == live_indexes
+    assert ("activity", "activity_user_idx") in {(table, name) for table, name, _ in live_indexes}
     assert [(r.projection, r.position, r.events) for r in reports] == [
         (name, head, head) for name in PROJECTIONS
     ]
@@ -239,3 +244,13 @@ def test_projections_rebuilt_together_are_each_tracked_at_the_head_and_lose_noth
     finally:
         for view in views.values():
             view.datastore.close()
+
+
+def read_indexes(address: DatabaseAddress) -> list[tuple[str, str, str]]:
+    """The read schema's indexes: (table, index, definition)."""
+    with psycopg.connect(address.conninfo) as conn:
+        rows = conn.execute(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'read'"
+            " ORDER BY tablename, indexname"
+        ).fetchall()
+    return [(table, name, definition) for table, name, definition in rows]
