@@ -130,7 +130,7 @@ def rebuild_together(
             with _fewer_collections():
                 position, events = _replay(app, address, rebuilds, on_progress)
             _index(rebuilds)
-            _settle(guard, rebuilds)
+            _settle(address, guard, rebuilds)
             reports = []
             for item in rebuilds:
                 name = item.projection.name
@@ -474,23 +474,60 @@ def _index(rebuilds: Sequence[_Rebuild]) -> None:
             built.result()
 
 
-def _settle(guard: psycopg.Connection[Any], rebuilds: Sequence[_Rebuild]) -> None:
+def _settle(
+    address: DatabaseAddress, guard: psycopg.Connection[Any], rebuilds: Sequence[_Rebuild]
+) -> None:
     """VACUUM (ANALYZE) the scratch tables before they are swapped in.
 
     Tables just filled have no planner statistics and no visibility map: until autovacuum
     gets to them (on a server where it runs at all) the read API and analysts' queries are
     planned blind, every first read of a page writes its hint bits, and the autovacuum that
     comes, a minute or so after the swap, works through the whole tables while they serve.
-    Settled here, they serve at full speed from the swap on; for all of them this costs less
-    than a second on a store of a million events.
+    Settled here, they serve at full speed from the swap on.
+
+    VACUUM marks a row's commit, and its page all-visible, only once the commit is on disk,
+    and the replay's commits did not wait for it (`async_transaction`). The tracking tables'
+    statistics go first, in a commit that waits for the disk (it writes them, the tracking
+    row being there to describe), and so put every commit before it there. Then each VACUUM
+    is one server process working through one table while this process waits: the guard and
+    one more connection take the tables, biggest first, and both of a small machine's cores
+    work (~0.6 → ~0.35 s on a store of a million events).
     """
     views = [item.projection.view for item in rebuilds]
-    tables = [
-        SQL("{}.{}").format(Identifier(view.datastore.schema), Identifier(table))
-        for view in views
-        for table in (*view.table_names, view.tracking_table_name)
+    tables, trackings = [], []
+    for view in views:
+        schema = Identifier(view.datastore.schema)
+        tables += [SQL("{}.{}").format(schema, Identifier(table)) for table in view.table_names]
+        trackings.append(SQL("{}.{}").format(schema, Identifier(view.tracking_table_name)))
+    with guard.transaction():
+        guard.execute("SET LOCAL synchronous_commit TO on")
+        guard.execute(SQL("ANALYZE {}").format(SQL(", ").join(trackings)))
+    tables += trackings
+    sizes = [
+        size
+        for (size,) in guard.execute(
+            "SELECT pg_total_relation_size(name::regclass)"
+            " FROM unnest(%s::text[]) WITH ORDINALITY AS t(name, n) ORDER BY n",
+            ([table.as_string(guard) for table in tables],),
+        )
     ]
-    guard.execute(SQL("VACUUM (ANALYZE) {}").format(SQL(", ").join(tables)))
+    waiting = sorted(range(len(tables)), key=lambda index: sizes[index])  # biggest last
+
+    def vacuum_waiting(conn: psycopg.Connection[Any]) -> None:
+        while True:
+            try:
+                index = waiting.pop()  # atomic: each table is taken once
+            except IndexError:
+                return
+            conn.execute(SQL("VACUUM (ANALYZE) {}").format(tables[index]))
+
+    with (
+        psycopg.connect(address.conninfo, autocommit=True) as other,
+        ThreadPoolExecutor(1) as helper,
+    ):
+        helped = helper.submit(vacuum_waiting, other)
+        vacuum_waiting(guard)
+        helped.result()
 
 
 def _existing(cursor: Cursor[DictRow], tables: Sequence[str]) -> list[str]:
