@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import EnvType
@@ -26,6 +26,7 @@ from aggregates.task import Task
 from aggregates.template import TaskTemplate
 from aggregates.user import User, UserNotFoundError
 from commands.limits import Limits, TierLimits
+from commands.store import StoreApplication
 from infra.metrics import (
     CREDITS_SPENT,
     EVENTS_APPENDED,
@@ -86,7 +87,7 @@ class Saved(Generic[TAggregate]):
     position: int
 
 
-class CommandHandlers(Application[UUID]):
+class CommandHandlers(StoreApplication):
     """The plumbing under the command handlers (identity, tasks, subtasks ...)."""
 
     def __init__(

@@ -11,9 +11,9 @@ from uuid import UUID
 
 from psycopg_pool import ConnectionPool
 
-from commands.application import PerpetuaApplication
 from commands.base import utc_now
 from commands.limits import AiAmounts, CreditAmounts, Limits, TierLimits
+from commands.store import StoreApplication
 from infra.database import (
     CONNECT_TIMEOUT_SECONDS,
     EVENTS_SCHEMA,
@@ -41,6 +41,8 @@ from writeapi.idempotency_store import IdempotencyStore
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from commands.application import PerpetuaApplication
 
 # The web apps' modules (FastAPI, the routes, the AI SDKs: ~60 MB and ~1 s) are imported by
 # the functions that build the apps, not here: the CLI's tools (a rebuild, a status) and the
@@ -125,6 +127,9 @@ def build_application(
     brought up to date by reading only the events after its version (fast-forward), one query
     instead of a snapshot read and an events read, and correct whichever process wrote them.
     """
+    # Imported by the processes that run commands only (see build_store).
+    from commands.application import PerpetuaApplication
+
     env = {**address.eventsourcing_env(), "CREATE_TABLE": "n"}
     if aggregate_cache:
         env["AGGREGATE_CACHE_MAXSIZE"] = str(aggregate_cache)
@@ -136,6 +141,17 @@ def build_application(
         clock=clock,
         refresh_token_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
     )
+
+
+def build_store(address: DatabaseAddress, *, subscriptions: int = 0) -> StoreApplication:
+    """The store without the write model's commands, on a prepared database: for a process
+    that only reads it (a rebuild, the projectors, an operator's checks), which then starts
+    without importing the command handlers and what they bring (decision 101).
+    `subscriptions`: see `build_application`."""
+    env = {**address.eventsourcing_env(), "CREATE_TABLE": "n"}
+    if subscriptions:
+        env["POSTGRES_MAX_OVERFLOW"] = str(int(env["POSTGRES_MAX_OVERFLOW"]) + subscriptions)
+    return StoreApplication(env=env)
 
 
 def build_views(
@@ -160,7 +176,7 @@ def prepare_database(address: DatabaseAddress) -> None:
     """Create schemas and tables if missing. Idempotent; safe to run from every process."""
     ensure_schemas(address)
     with setup_lock(address):
-        PerpetuaApplication(env=address.eventsourcing_env()).close()
+        StoreApplication(env=address.eventsourcing_env()).close()
         views = build_views(address)
         for view in views.values():
             view.create_table()
@@ -235,7 +251,7 @@ def run_projectors(settings: Settings, names: Sequence[str], stop: threading.Eve
     address = database_of(settings)
     prepare_database(address)
     views = build_views(address, names)
-    application = build_application(settings, address, subscriptions=len(views))
+    application = build_store(address, subscriptions=len(views))
     workers = [
         ProjectionWorker(application, PROJECTIONS[name][0](view)) for name, view in views.items()
     ]
@@ -282,7 +298,7 @@ def run_scheduler(settings: Settings, stop: threading.Event) -> None:
 def projection_status(settings: Settings) -> list[ProjectionStatus]:
     address = database_of(settings)
     prepare_database(address)
-    application = build_application(settings, address)
+    application = build_store(address)
     views = build_views(address)
     try:
         failures = failures_beside(views).all()
@@ -298,7 +314,7 @@ def skip_event(
     """Record that projection `name` skips the event at `position`; None if there is none."""
     address = database_of(settings)
     prepare_database(address)
-    application = build_application(settings, address)
+    application = build_store(address)
     views = build_views(address, [name])
     try:
         found = application.recorder.select_notifications(start=position, limit=1)
@@ -320,7 +336,7 @@ def rebuild_projections(
     (see projectors.rebuild)."""
     address = database_of(settings)
     prepare_database(address)
-    application = build_application(settings, address)
+    application = build_store(address)
     try:
         return rebuild_together(
             application, address, [PROJECTIONS[name] for name in names], on_progress=on_progress
@@ -332,7 +348,7 @@ def rebuild_projections(
 def verify_event_store(settings: Settings) -> StoreReport:
     address = database_of(settings)
     prepare_database(address)
-    application = build_application(settings, address)
+    application = build_store(address)
     try:
         return verify_store(application)
     finally:
