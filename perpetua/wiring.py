@@ -130,11 +130,9 @@ def build_application(
     # Imported by the processes that run commands only (see build_store).
     from commands.application import PerpetuaApplication
 
-    env = {**address.eventsourcing_env(), "CREATE_TABLE": "n"}
+    env = _store_env(address, subscriptions)
     if aggregate_cache:
         env["AGGREGATE_CACHE_MAXSIZE"] = str(aggregate_cache)
-    if subscriptions:
-        env["POSTGRES_MAX_OVERFLOW"] = str(int(env["POSTGRES_MAX_OVERFLOW"]) + subscriptions)
     return PerpetuaApplication(
         env=env,
         limits=limits_of(settings),
@@ -148,10 +146,14 @@ def build_store(address: DatabaseAddress, *, subscriptions: int = 0) -> StoreApp
     that only reads it (a rebuild, the projectors, an operator's checks), which then starts
     without importing the command handlers and what they bring (decision 101).
     `subscriptions`: see `build_application`."""
+    return StoreApplication(env=_store_env(address, subscriptions))
+
+
+def _store_env(address: DatabaseAddress, subscriptions: int) -> dict[str, str]:
     env = {**address.eventsourcing_env(), "CREATE_TABLE": "n"}
     if subscriptions:
         env["POSTGRES_MAX_OVERFLOW"] = str(int(env["POSTGRES_MAX_OVERFLOW"]) + subscriptions)
-    return StoreApplication(env=env)
+    return env
 
 
 def build_views(
