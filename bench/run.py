@@ -56,7 +56,7 @@ SMALL_STORE = int(os.environ.get("BENCH_SMALL_EVENTS", "10000"))
 BIG_STORE = int(os.environ.get("BENCH_STORE_EVENTS", "1000000"))
 RUNNER_SAMPLE = int(os.environ.get("BENCH_RUNNER_EVENTS", "50000"))
 RSS_REQUESTS = int(os.environ.get("BENCH_RSS_REQUESTS", "100000"))
-RSS_MAX_SECONDS = float(os.environ.get("BENCH_RSS_MAX_SECONDS", "90"))
+RSS_MAX_SECONDS = float(os.environ.get("BENCH_RSS_MAX_SECONDS", "240"))
 CLIENTS = 16
 RESULTS = ROOT / "bench" / "results.json"
 
