@@ -193,33 +193,36 @@ class ReadModelView(PostgresTrackingRecorder):
         return SQL("{}.{}").format(self.schema, Identifier(name))
 
     def reader_index(self, statement: Composed) -> None:
-        """Create with the tables an index that only reads use (the read API's queries,
-        analysts'), never the projection's own statements. A rebuild creates its tables
-        without these and builds them once the tables are full (decision 99)."""
-        self.sql_create_statements.append(statement)
+        """An index that only reads use (the read API's queries, analysts'), never the
+        projection's own statements: `create_table` makes it after the tables, except for a
+        rebuild, which builds it once its tables are full (decision 99)."""
         self.reader_indexes.append(statement)
 
-    def create_table_for_replay(self) -> None:
-        """The tables and tracking as `create_table` makes them, but for the reader indexes,
-        which `create_reader_indexes` builds after the replay: one sorted pass over a full
-        table costs the server far less than keeping an index up to date through every insert
-        (and every update, which an indexed column then makes a new row version in each
-        index) of a million events, while the replaying process waits on it."""
-        everything = self.sql_create_statements
-        self.sql_create_statements = [
-            statement
-            for statement in everything
-            if not any(statement is index for index in self.reader_indexes)
-        ]
-        try:
-            self.create_table()
-        finally:
-            self.sql_create_statements = everything
+    def create_table(self, *, reader_indexes: bool = True) -> None:
+        """The tables and tracking, then (unless `reader_indexes` is false) the reader
+        indexes. A rebuild leaves those for `create_reader_indexes` after its replay: one
+        sorted pass over a full table costs the server far less than keeping an index up to
+        date through every insert (and every update, which an indexed column then makes a new
+        row version in each index) of a million events, while the replaying process waits."""
+        super().create_table()
+        if reader_indexes:
+            self.create_reader_indexes()
 
     def create_reader_indexes(self) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             for statement in self.reader_indexes:
                 cursor.execute(statement)
+
+    def settle(self) -> None:
+        """VACUUM (ANALYZE) the view's tables and tracking: planner statistics and a
+        visibility map for tables just filled (see `_finish_tables` in projectors/rebuild.py)."""
+        tables = [*self.table_names, self.tracking_table_name]
+        with self.datastore.get_connection() as conn:  # autocommit: VACUUM runs on its own
+            conn.execute(
+                SQL("VACUUM (ANALYZE) {}").format(
+                    SQL(", ").join(SQL("{}.{}").format(self.schema, Identifier(t)) for t in tables)
+                )
+            )
 
     @contextmanager
     def session(self, tracking: Tracking, *, pipelined: bool = False) -> Iterator[ViewSession]:

@@ -126,11 +126,10 @@ def rebuild_together(
                 guard.execute(SQL("CREATE SCHEMA {}").format(Identifier(f"rebuild_{name}")))
                 view = view_class(open_datastore(address, f"rebuild_{name}", pool_size=1))
                 rebuilds.append(_Rebuild(projection_class(view), _skipped(address, name)))
-                view.create_table_for_replay()
+                view.create_table(reader_indexes=False)
             with _fewer_collections():
                 position, events = _replay(app, address, rebuilds, on_progress)
-            _index(rebuilds)
-            _settle(address, guard, rebuilds)
+            _finish_tables(guard, rebuilds)
             reports = []
             for item in rebuilds:
                 name = item.projection.name
@@ -465,69 +464,37 @@ def _swap(
     return position, events
 
 
-def _index(rebuilds: Sequence[_Rebuild]) -> None:
-    """Build the reader indexes of the replayed tables (see `ReadModelView.reader_index`),
-    two views at a time: an index build is one server process while this process waits."""
-    views = [item.projection.view for item in rebuilds if item.projection.view.reader_indexes]
-    with ThreadPoolExecutor(2) as builders:
-        for built in [builders.submit(view.create_reader_indexes) for view in views]:
-            built.result()
-
-
-def _settle(
-    address: DatabaseAddress, guard: psycopg.Connection[Any], rebuilds: Sequence[_Rebuild]
-) -> None:
-    """VACUUM (ANALYZE) the scratch tables before they are swapped in.
+def _finish_tables(guard: psycopg.Connection[Any], rebuilds: Sequence[_Rebuild]) -> None:
+    """Make the replayed tables ready to serve before they are swapped in: their reader
+    indexes built (see `ReadModelView.reader_index`) and the tables settled (VACUUM (ANALYZE),
+    `ReadModelView.settle`), two views at a time on their own connections: each step is one
+    server process working while this process waits, and a small machine has two cores.
 
     Tables just filled have no planner statistics and no visibility map: until autovacuum
     gets to them (on a server where it runs at all) the read API and analysts' queries are
     planned blind, every first read of a page writes its hint bits, and the autovacuum that
     comes, a minute or so after the swap, works through the whole tables while they serve.
-    Settled here, they serve at full speed from the swap on.
 
     VACUUM marks a row's commit, and its page all-visible, only once the commit is on disk,
-    and the replay's commits did not wait for it (`async_transaction`). The tracking tables'
-    statistics go first (each table holds its row, so ANALYZE writes them) in a commit that
-    waits for the disk, and so puts every commit before it there. Then each VACUUM
-    is one server process working through one table while this process waits: the guard and
-    one more connection take the tables, biggest first, and both of a small machine's cores
-    work (~0.6 → ~0.35 s on a store of a million events).
+    and the replay's commits did not wait for it (`async_transaction`). So the tracking
+    tables' statistics go first (each holds its row, so ANALYZE writes them) in a commit that
+    waits for the disk, and so puts every commit before it there (decision 100).
     """
     views = [item.projection.view for item in rebuilds]
-    tables, trackings = [], []
-    for view in views:
-        schema = Identifier(view.datastore.schema)
-        tables += [SQL("{}.{}").format(schema, Identifier(table)) for table in view.table_names]
-        trackings.append(SQL("{}.{}").format(schema, Identifier(view.tracking_table_name)))
+    trackings = [
+        SQL("{}.{}").format(view.schema, Identifier(view.tracking_table_name)) for view in views
+    ]
     with guard.transaction():
         guard.execute("SET LOCAL synchronous_commit TO on")
         guard.execute(SQL("ANALYZE {}").format(SQL(", ").join(trackings)))
-    tables += trackings
-    sizes = [
-        size
-        for (size,) in guard.execute(
-            "SELECT pg_total_relation_size(name::regclass)"
-            " FROM unnest(%s::text[]) WITH ORDINALITY AS t(name, n) ORDER BY n",
-            ([table.as_string(guard) for table in tables],),
-        )
-    ]
-    waiting = sorted(range(len(tables)), key=lambda index: sizes[index])  # biggest last
 
-    def vacuum_waiting(conn: psycopg.Connection[Any]) -> None:
-        while True:
-            try:
-                index = waiting.pop()  # atomic: each table is taken once
-            except IndexError:
-                return
-            conn.execute(SQL("VACUUM (ANALYZE) {}").format(tables[index]))
+    def finish(view: ReadModelView) -> None:
+        view.create_reader_indexes()
+        view.settle()
 
-    with (
-        psycopg.connect(address.conninfo, autocommit=True) as other,
-        ThreadPoolExecutor(1) as helper,
-    ):
-        helped = helper.submit(vacuum_waiting, other)
-        vacuum_waiting(guard)
-        helped.result()
+    with ThreadPoolExecutor(2) as workers:
+        for finished in [workers.submit(finish, view) for view in views]:
+            finished.result()
 
 
 def _existing(cursor: Cursor[DictRow], tables: Sequence[str]) -> list[str]:
