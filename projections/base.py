@@ -209,6 +209,8 @@ class ReadModelView(PostgresTrackingRecorder):
             self.create_reader_indexes()
 
     def create_reader_indexes(self) -> None:
+        if not self.reader_indexes:
+            return  # most views: no transaction for nothing at every start
         with self.datastore.transaction(commit=True) as cursor:
             for statement in self.reader_indexes:
                 cursor.execute(statement)
